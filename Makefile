@@ -1,0 +1,33 @@
+# Fresh machine: `make install` then `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: help install test test-all lint format fit tune mlflow-ui bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: ## create .venv with the CPU build of torch and the package (editable, with dev tools)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
+	$(BIN)/pip install -e ".[dev]"
+
+test: ## run the test suite (data: $$TAGGER_DATA_DIR, default ../shared/data)
+	$(BIN)/python -m pytest
+
+lint: ## ruff lint and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+fit: ## train the seed CNN on $$TAGGER_DATA_DIR
+	$(BIN)/python -m tagger.cli fit --config configs/cnn.yaml
+
+clean: ## remove outputs (logs, checkpoints)
+	rm -rf lightning_logs

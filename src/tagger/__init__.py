@@ -1,0 +1,1 @@
+"""tagger: a multi-label char-CNN tagger for ML projects."""

@@ -1,0 +1,51 @@
+"""ThresholdTuner: after fit, restore the best weights and pick the decision threshold."""
+
+from typing import Literal
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+
+from tagger.metrics import best_threshold
+
+
+@torch.no_grad()
+def predict_split(module: L.LightningModule, loader) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and targets over a loader, in eval mode."""
+    was_training = module.training
+    module.eval()
+    probs, targets = [], []
+    for tokens, y in loader:
+        probs.append(module(tokens.to(module.device)).float().sigmoid().cpu())
+        targets.append(y)
+    module.train(was_training)
+    return torch.cat(probs).numpy(), torch.cat(targets).numpy()
+
+
+class ThresholdTuner(L.Callback):
+    """Sets the module's threshold to the F1-maximising one on a split, and writes it into the checkpoints.
+
+    Args:
+        split: "train" as the seed lesson does, or "val" (train probabilities are over-confident).
+    """
+
+    def __init__(self, split: Literal["train", "val"] = "train") -> None:
+        self.split = split
+        self.threshold: float | None = None
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        checkpoint = trainer.checkpoint_callback
+        best = getattr(checkpoint, "best_model_path", "")
+        if best:
+            state = torch.load(best, map_location=pl_module.device, weights_only=True)["state_dict"]
+            pl_module.load_state_dict(state)
+        probs, targets = predict_split(pl_module, trainer.datamodule.dataloader(self.split))
+        self.threshold = best_threshold(targets, probs)
+        pl_module.threshold.fill_(self.threshold)
+        if trainer.is_global_zero:
+            for path in {best, getattr(checkpoint, "last_model_path", "")} - {""}:
+                ckpt = torch.load(path, map_location="cpu", weights_only=True)
+                ckpt["state_dict"]["threshold"] = torch.tensor(self.threshold)
+                torch.save(ckpt, path)
+        for logger in trainer.loggers:
+            logger.log_metrics({"threshold": self.threshold}, step=trainer.global_step)

@@ -1,0 +1,45 @@
+"""`python -m tagger.cli fit|validate|test|predict --config configs/cnn.yaml`: LightningCLI wiring."""
+
+import json
+import sys
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningCLI
+
+from tagger.callbacks import ThresholdTuner
+from tagger.data.datamodule import TaggerDataModule
+from tagger.errors import TaggerError
+from tagger.module import TaggerModule
+
+
+class TaggerCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(ThresholdTuner, "threshold")
+        # Sizes flow from the data to the model, never copied into YAML.
+        parser.link_arguments("model.filter_sizes", "data.min_length", compute_fn=max)
+        for name in ("vocab_size", "num_classes", "class_weights"):
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def after_test(self) -> None:
+        """Per-class figures do not fit the logged scalars: keep the whole report beside the logs."""
+        report = self.model.test_report
+        if report is not None and self.trainer.is_global_zero and self.trainer.log_dir:
+            path = Path(self.trainer.log_dir) / "test_report.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2))
+            print(f"test report: {path}")
+
+
+def cli_main(args: list[str] | None = None, **kwargs) -> TaggerCLI:
+    return TaggerCLI(TaggerModule, TaggerDataModule, args=args, **kwargs)
+
+
+def main() -> None:
+    try:
+        cli_main()
+    except TaggerError as err:
+        sys.exit(f"tagger: error: {err}")
+
+
+if __name__ == "__main__":
+    main()

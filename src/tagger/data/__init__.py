@@ -1,0 +1,1 @@
+"""Data: download, loading and label building, text cleaning, tokenising, splitting, the DataModule."""

@@ -1,0 +1,201 @@
+"""LightningDataModule: files → labels → cleaned texts → seeded split → tokenizer → padded batches."""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Literal
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from sklearn.preprocessing import MultiLabelBinarizer
+from torch.utils.data import DataLoader
+
+from tagger.data.cleaning import TextCleaning
+from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, load_projects, load_tags
+from tagger.data.download import PROJECTS, TAGS, ensure_file, resolve_data_dir
+from tagger.data.split import stratified_split
+from tagger.data.tokenizer import Tokenizer
+from tagger.errors import TaggerError
+
+Split = Literal["train", "val", "test"]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], min_length: int = 1) -> torch.Tensor:
+    """(B, L) token ids padded with 0 to the longest sequence, and to at least min_length."""
+    length = max(min_length, 1, *map(len, sequences))
+    tokens = torch.zeros(len(sequences), length, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tokens[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return tokens
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The labelled, cleaned, split data; built once per DataModule."""
+
+    texts: list[str]
+    y: np.ndarray  # (N, C) 0/1
+    classes: list[str]
+    splits: dict[str, np.ndarray]  # split name -> row indices
+
+
+class TaggerDataModule(L.LightningDataModule):
+    """Made With ML projects as (token ids, multi-hot tags) batches.
+
+    Args:
+        data_dir: folder with projects.json and tags.json; default $TAGGER_DATA_DIR, else ./data
+            (the public files are downloaded there when absent).
+        min_tag_freq: keep tags that occur at least this often (after the other filters).
+        exclude_tags: accepted tags never predicted (too generic).
+        map_aliases: count a tag's aliases as the tag.
+        add_parents: add each tag's parents to a project's tags.
+        level: tokenise into characters or words.
+        split_sizes: train/val/test fractions.
+        seed: seeds the split.
+        min_length: pad every batch to at least this many tokens (linked to the largest filter size).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        min_tag_freq: int = 30,
+        exclude_tags: list[str] = list(GENERIC_TAGS),  # noqa: B006 (jsonargparse needs the value)
+        map_aliases: bool = False,
+        add_parents: bool = False,
+        cleaning: TextCleaning = TextCleaning(),  # noqa: B008 (frozen, so shared safely)
+        level: Literal["char", "word"] = "char",
+        split_sizes: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        seed: int = 42,
+        batch_size: int = 64,
+        min_length: int = 1,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.data_dir = resolve_data_dir(data_dir)
+        self.min_tag_freq = min_tag_freq
+        self.exclude_tags = list(exclude_tags)
+        self.map_aliases = map_aliases
+        self.add_parents = add_parents
+        self.cleaning = cleaning
+        self.level = level
+        self.split_sizes = split_sizes
+        self.seed = seed
+        self.batch_size = batch_size
+        self.min_length = min_length
+        self.num_workers = num_workers
+        self._tokenizer: Tokenizer | None = None
+
+    # --- building the corpus (on first use: the model's sizes are linked from it at instantiation) ---
+
+    @cached_property
+    def corpus(self) -> Corpus:
+        projects_path = ensure_file(self.data_dir, PROJECTS)
+        mapping = LabelMapping(
+            load_tags(ensure_file(self.data_dir, TAGS)),
+            frozenset(self.exclude_tags),
+            self.map_aliases,
+            self.add_parents,
+        )
+        projects = load_projects(projects_path)
+        labels = [mapping(p.tags) for p in projects]
+        classes = frequent_labels(labels, self.min_tag_freq)
+        if not classes:
+            raise TaggerError(
+                f"{projects_path}: no tag is left after filtering (accepted, not excluded, at least "
+                f"min_tag_freq={self.min_tag_freq} occurrences); lower --data.min_tag_freq or check the tags"
+            )
+        keep = set(classes)
+        rows = [(p, [t for t in tags if t in keep]) for p, tags in zip(projects, labels, strict=True)]
+        rows = [(p, tags) for p, tags in rows if tags]
+        y = MultiLabelBinarizer(classes=classes).fit_transform([tags for _, tags in rows])
+        if len(rows) * min(self.split_sizes) < 1:
+            raise TaggerError(
+                f"{projects_path}: a split is empty ({len(rows)} labelled projects, "
+                f"split_sizes={self.split_sizes}); add data or change --data.split_sizes"
+            )
+        train, val, test = stratified_split(y, self.split_sizes, self.seed)
+        texts = [self.cleaning(p.text) for p, _ in rows]
+        return Corpus(texts, y.astype(np.float32), classes, {"train": train, "val": val, "test": test})
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            train_texts = [self.corpus.texts[i] for i in self.corpus.splits["train"]]
+            self._tokenizer = Tokenizer.fit(train_texts, self.level)
+        return self._tokenizer
+
+    @property
+    def classes(self) -> list[str]:
+        return self.corpus.classes
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def class_weights(self) -> list[float]:
+        """1 / train count per class (the seed's weighting), so rare tags weigh as much as common ones."""
+        counts = self.corpus.y[self.corpus.splits["train"]].sum(0)
+        return (1.0 / np.maximum(counts, 1.0)).tolist()
+
+    # --- Lightning hooks ---
+
+    def setup(self, stage: str | None = None) -> None:
+        self.corpus  # noqa: B018 (fail here, with the data's own message, rather than in a loader)
+
+    def dataset(self, split: Split) -> list[tuple[list[int], torch.Tensor]]:
+        rows = self.corpus.splits[split]
+        return [
+            (self.tokenizer.encode(self.corpus.texts[i]), torch.from_numpy(self.corpus.y[i])) for i in rows
+        ]
+
+    def collate(self, batch: list[tuple[list[int], torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        sequences, targets = zip(*batch, strict=True)
+        return pad_batch(sequences, self.min_length), torch.stack(targets)
+
+    def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")
+
+    # --- what a checkpoint must carry to predict without the data ---
+
+    def state_dict(self) -> dict:
+        return {
+            "tokenizer": self.tokenizer.to_dict(),
+            "classes": list(self.classes),
+            "cleaning": asdict(self.cleaning),
+            "label_mapping": {
+                "exclude": list(self.exclude_tags),
+                "map_aliases": self.map_aliases,
+                "add_parents": self.add_parents,
+            },
+            "min_length": self.min_length,
+            "split_seed": self.seed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._tokenizer = Tokenizer.from_dict(state["tokenizer"])
+        if list(state["classes"]) != self.classes:
+            raise TaggerError(
+                "the checkpoint was trained on other tags than this data yields "
+                f"({len(state['classes'])} vs {self.num_classes}); use the same data and --data settings"
+            )

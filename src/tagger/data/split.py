@@ -1,0 +1,28 @@
+"""Seeded train/val/test split that keeps every label's share similar in each part."""
+
+import numpy as np
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+from tagger.errors import TaggerError
+
+
+def stratified_split(
+    y: np.ndarray, sizes: tuple[float, float, float], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices of train, val and test by multi-label iterative stratification (Sechidis et al. 2011).
+
+    Two stratified cuts: train vs. the rest, then the rest into val and test.
+    """
+    train_size, val_size, test_size = sizes
+    if min(sizes) <= 0 or not np.isclose(sum(sizes), 1.0):
+        raise TaggerError(f"split sizes must be three positive fractions that sum to 1, got {sizes}")
+    if y.shape[1] == 1:  # the stratifier wants several columns: stratify on "has it" vs. "has it not"
+        y = np.hstack([y, 1 - y])
+    rows = np.arange(len(y))
+    first = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_size + test_size, random_state=seed)
+    train, rest = next(first.split(rows, y))
+    second = MultilabelStratifiedShuffleSplit(
+        n_splits=1, test_size=test_size / (val_size + test_size), random_state=seed
+    )
+    val, test = next(second.split(rest, y[rest]))
+    return np.sort(train), np.sort(rest[val]), np.sort(rest[test])

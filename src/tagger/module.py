@@ -1,0 +1,102 @@
+"""LightningModule: the CNN plus its loss, optimiser, scheduler, metrics and decision threshold."""
+
+from collections.abc import Sequence
+from typing import Literal
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.classification import MultilabelF1Score
+
+from tagger.metrics import classification_report
+from tagger.models.cnn import CharCNN
+
+
+class TaggerModule(L.LightningModule):
+    """Multi-label tagger trained with class-weighted BCE, Adam and ReduceLROnPlateau on ``val/loss``.
+
+    vocab_size, num_classes and class_weights come from the DataModule (linked by the CLI).
+    The decision threshold is a buffer, so checkpoints carry it; ThresholdTuner sets it after fit.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        class_weights: Sequence[float] | None = None,
+        embedding_dim: int = 128,
+        filter_sizes: Sequence[int] = tuple(range(1, 11)),
+        num_filters: int = 128,
+        hidden_dim: int = 128,
+        dropout_p: float = 0.5,
+        activation: Literal["none", "relu"] = "none",
+        lr: float = 2e-4,
+        lr_factor: float = 0.1,
+        lr_patience: int = 5,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = CharCNN(
+            vocab_size,
+            num_classes,
+            embedding_dim,
+            filter_sizes,
+            num_filters,
+            hidden_dim,
+            dropout_p,
+            activation,
+        )
+        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        self.loss_fn = nn.BCEWithLogitsLoss(weight=weight)
+        self.register_buffer("threshold", torch.tensor(0.5))
+        self.val_f1 = MultilabelF1Score(num_labels=num_classes, average="macro")
+        self._test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.test_report: dict | None = None
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.net(tokens)
+
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, targets = batch
+        logits = self(tokens)
+        loss = self.loss_fn(logits.float(), targets)
+        self.log(f"{stage}/loss", loss, on_epoch=True, on_step=False, batch_size=len(tokens), prog_bar=True)
+        return loss, logits.float().sigmoid()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        _, probs = self._step(batch, "val")
+        self.val_f1(probs, batch[1].int())
+        self.log("val/f1", self.val_f1, on_epoch=True, on_step=False, prog_bar=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        _, probs = self._step(batch, "test")
+        self._test_outputs.append((probs.cpu(), batch[1].cpu()))
+
+    def on_test_epoch_end(self) -> None:
+        """Macro/weighted/micro F1 at the tuned threshold over the whole test split, kept in test_report."""
+        probs, targets = (torch.cat(t).numpy() for t in zip(*self._test_outputs, strict=True))
+        self._test_outputs.clear()
+        classes = getattr(self.trainer.datamodule, "classes", [str(i) for i in range(targets.shape[1])])
+        self.test_report = classification_report(
+            targets, (probs >= self.threshold.item()).astype(np.int64), classes
+        )
+        overall = self.test_report["overall"]
+        self.log_dict(
+            {f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()}
+        )
+
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).float().sigmoid()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}

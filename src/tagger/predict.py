@@ -1,0 +1,101 @@
+"""`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one checkpoint file."""
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagger.data.cleaning import TextCleaning
+from tagger.data.datamodule import TaggerDataModule, pad_batch
+from tagger.data.tokenizer import Tokenizer
+from tagger.errors import TaggerError
+from tagger.module import TaggerModule
+
+
+@dataclass
+class Tagger:
+    """A trained model with everything it needs: cleaning, tokenizer, class names, threshold."""
+
+    module: TaggerModule
+    cleaning: TextCleaning
+    tokenizer: Tokenizer
+    classes: list[str]
+    label_mapping: dict
+    min_length: int
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str = "cpu") -> "Tagger":
+        """Load a checkpoint written by fit; only plain tensors and containers are unpickled."""
+        try:
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise TaggerError(f"{path}: model file not found") from None
+        except Exception as err:  # torch raises several types for corrupt or foreign files
+            raise TaggerError(f"{path}: not a loadable tagger checkpoint ({err})") from None
+        data = ckpt.get(TaggerDataModule.__qualname__)
+        if data is None or "state_dict" not in ckpt:
+            raise TaggerError(
+                f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit"
+            )
+        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+        module = TaggerModule(**hparams)
+        module.load_state_dict(ckpt["state_dict"])
+        module.eval()
+        return cls(
+            module=module,
+            cleaning=TextCleaning(**data["cleaning"]),
+            tokenizer=Tokenizer.from_dict(data["tokenizer"]),
+            classes=list(data["classes"]),
+            label_mapping=data["label_mapping"],
+            min_length=data["min_length"],
+        )
+
+    @property
+    def threshold(self) -> float:
+        return self.module.threshold.item()
+
+    @torch.no_grad()
+    def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """(N, C) probabilities; texts are cleaned and tokenised as in training."""
+        encoded = [self.tokenizer.encode(self.cleaning(t)) for t in texts]
+        order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
+        probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            tokens = pad_batch([encoded[i] for i in rows], self.min_length).to(self.module.device)
+            probs[rows] = self.module(tokens).float().sigmoid().cpu().numpy()
+        return probs
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        """For each text: the predicted tags (probability >= threshold) and every class probability."""
+        results = []
+        for text, p in zip(texts, self.predict_proba(texts), strict=True):
+            results.append(
+                {
+                    "text": text,
+                    "tags": [c for c, pc in zip(self.classes, p, strict=True) if pc >= self.threshold],
+                    "probabilities": {c: round(float(pc), 4) for c, pc in zip(self.classes, p, strict=True)},
+                }
+            )
+        return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tagger.predict", description=__doc__)
+    parser.add_argument("--model", required=True, help="checkpoint (.ckpt) written by `tagger.cli fit`")
+    parser.add_argument("texts", nargs="*", help="texts to tag; one per line from stdin when none are given")
+    args = parser.parse_args(argv)
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    try:
+        for result in Tagger.load(args.model).predict(texts):
+            print(json.dumps(result))
+    except TaggerError as err:
+        sys.exit(f"tagger: error: {err}")
+
+
+if __name__ == "__main__":
+    main()

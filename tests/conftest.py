@@ -1,0 +1,60 @@
+"""Shared fixtures: a small real-data folder and a tiny model trained once per session."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TAGGER_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _few_threads():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """The first 400 development projects (real texts and tags) and the full tags.json."""
+    if not (SHARED_DATA / "projects.json").exists():
+        pytest.fail(f"development data not found in {SHARED_DATA}; set TAGGER_DATA_DIR")
+    folder = tmp_path_factory.mktemp("data")
+    projects = json.loads((SHARED_DATA / "projects.json").read_text())[:400]
+    (folder / "projects.json").write_text(json.dumps(projects))
+    (folder / "tags.json").write_text((SHARED_DATA / "tags.json").read_text())
+    return folder
+
+
+def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
+    """CLI arguments for a seconds-long fit of a tiny model on the small data."""
+    return [
+        "--config", str(REPO / "configs" / "cnn.yaml"),
+        "--data.data_dir", str(data_dir),
+        "--data.min_tag_freq", "10",
+        "--data.batch_size", "16",
+        "--model.embedding_dim", "8",
+        "--model.num_filters", "4",
+        "--model.hidden_dim", "8",
+        "--model.filter_sizes", "[1, 2, 3]",
+        "--trainer.accelerator", "cpu",
+        "--trainer.max_epochs", "2",
+        "--trainer.limit_train_batches", "3",
+        "--trainer.limit_val_batches", "2",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", str(root),
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained(data_dir, tmp_path_factory):
+    """A tiny model fitted through the CLI: (cli, best checkpoint path)."""
+    from tagger.cli import cli_main
+
+    root = tmp_path_factory.mktemp("fit")
+    cli = cli_main(["fit", *tiny_args(data_dir, root)])
+    return cli, Path(cli.trainer.checkpoint_callback.best_model_path)

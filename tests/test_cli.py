@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, tiny_args
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+from tagger import cli
+from tagger.callbacks import ThresholdTuner
+from tagger.cli import cli_main
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def test_sizes_are_linked_from_the_data(data_dir, tmp_path):
+    built = cli_main(tiny_args(data_dir, tmp_path), run=False)
+    dm, hp = built.datamodule, built.model.hparams
+    assert (hp.vocab_size, hp.num_classes) == (dm.vocab_size, dm.num_classes)
+    assert list(hp.class_weights) == pytest.approx(dm.class_weights)
+    assert dm.min_length == max(hp.filter_sizes) == 3
+
+
+def test_fit_writes_a_checkpoint_with_the_tuned_threshold(trained):
+    built, best = trained
+    ckpt = torch.load(best, weights_only=True)  # nothing pickled
+    threshold = ckpt["state_dict"]["threshold"].item()
+    assert 0 < threshold < 1 and threshold != 0.5
+    assert threshold == pytest.approx(built.model.threshold.item())
+    assert ckpt["TaggerDataModule"]["classes"] == built.datamodule.classes
+
+
+def test_monitored_metrics_are_logged(trained):
+    """A monitored name that is never logged only warns, and silently disables the callback."""
+    built, _ = trained
+    logged = set(built.trainer.callback_metrics)
+    monitored = {
+        cb.monitor for cb in built.trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint)
+    }
+    monitored |= {cfg.monitor for cfg in built.trainer.lr_scheduler_configs}
+    assert monitored and monitored <= logged
+    assert {"train/loss", "val/loss", "val/f1"} <= logged
+
+
+def test_test_subcommand_reports_metrics(trained, data_dir, tmp_path):
+    _, best = trained
+    built = cli_main(["test", *tiny_args(data_dir, tmp_path), "--ckpt_path", str(best)])
+    report = built.model.test_report
+    assert set(report["overall"]) == {"precision", "recall", "f1", "f1_weighted", "f1_micro"}
+    assert set(report["per_class"]) == set(built.datamodule.classes)
+    assert list(Path(built.trainer.log_dir).glob("test_report.json"))
+
+
+def test_threshold_on_validation_split(data_dir, tmp_path):
+    built = cli_main(
+        ["fit", *tiny_args(data_dir, tmp_path, "--threshold.split", "val", "--trainer.max_epochs", "1")]
+    )
+    (tuner,) = [cb for cb in built.trainer.callbacks if isinstance(cb, ThresholdTuner)]
+    assert tuner.split == "val"
+    ckpt = torch.load(built.trainer.checkpoint_callback.best_model_path, weights_only=True)
+    assert ckpt["state_dict"]["threshold"].item() == pytest.approx(tuner.threshold)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_fits_a_batch(config, data_dir, tmp_path):
+    # "1" would parse as 1.0, i.e. the whole epoch
+    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")
+    built = cli_main(["fit", "--config", str(config), *args[2:]])
+    assert built.trainer.global_step == 2
+
+
+def test_user_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    monkeypatch.setattr("sys.argv", ["tagger.cli", "fit", "--data.data_dir", str(tmp_path / "nothing")])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert str(exit_info.value).startswith("tagger: error:") and "projects.json" in str(exit_info.value)

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tagger.data.datamodule import TaggerDataModule, pad_batch
+from tagger.errors import TaggerError
+
+
+@pytest.fixture(scope="module")
+def dm(data_dir):
+    return TaggerDataModule(str(data_dir), min_tag_freq=10, batch_size=8, min_length=10)
+
+
+def test_labels_follow_the_filters(dm):
+    y = dm.corpus.y
+    assert y.shape == (len(dm.corpus.texts), dm.num_classes)
+    assert (y.sum(0) >= 10).all() and (y.sum(1) >= 1).all()
+    assert not {"python", "machine-learning", "deep-learning"} & set(dm.classes)
+    assert dm.classes == sorted(dm.classes)
+
+
+def test_tokenizer_sees_only_the_train_split(dm):
+    train_chars = {c for i in dm.corpus.splits["train"] for c in dm.corpus.texts[i]}
+    assert set(dm.tokenizer.vocab[2:]) == train_chars
+
+
+def test_class_weights_are_inverse_train_counts(dm):
+    counts = dm.corpus.y[dm.corpus.splits["train"]].sum(0)
+    assert np.allclose(dm.class_weights, 1 / counts)
+
+
+def test_batches_are_padded_to_the_largest_filter(dm):
+    tokens, targets = next(iter(dm.dataloader("val")))
+    assert tokens.dtype == torch.long and tokens.shape[1] >= 10
+    assert targets.shape == (8, dm.num_classes)
+    assert pad_batch([[5]], min_length=10).tolist() == [[5] + [0] * 9]
+
+
+def test_checkpoint_state_round_trip(dm, data_dir):
+    other = TaggerDataModule(str(data_dir), min_tag_freq=10, level="word")
+    other.load_state_dict(dm.state_dict())
+    assert other.tokenizer.vocab == dm.tokenizer.vocab and other.tokenizer.level == "char"
+    mismatched = TaggerDataModule(str(data_dir), min_tag_freq=20)
+    with pytest.raises(TaggerError, match="other tags"):
+        mismatched.load_state_dict(dm.state_dict())
+
+
+def test_no_label_left_is_a_clear_error(data_dir):
+    with pytest.raises(TaggerError, match="no tag is left.*min_tag_freq=100000"):
+        TaggerDataModule(str(data_dir), min_tag_freq=100000).setup()
+
+
+def test_empty_split_is_a_clear_error(tmp_path, data_dir):
+    projects = json.loads((data_dir / "projects.json").read_text())
+    few = [p | {"tags": ["pytorch"]} for p in projects[:2]]
+    (tmp_path / "projects.json").write_text(json.dumps(few))
+    (tmp_path / "tags.json").write_text((data_dir / "tags.json").read_text())
+    with pytest.raises(TaggerError, match="a split is empty"):
+        TaggerDataModule(str(tmp_path), min_tag_freq=1).setup()
+
+
+def test_missing_data_offline_names_the_folder(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(TaggerError, match=str(tmp_path / "none")):
+        TaggerDataModule(str(tmp_path / "none")).setup()

@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from tagger.models.cnn import CharCNN
+
+
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_forward_backward_on_a_tiny_model(activation):
+    torch.manual_seed(0)
+    net = CharCNN(vocab_size=12, num_classes=5, embedding_dim=8, filter_sizes=(1, 2, 3, 4), num_filters=4,
+                  hidden_dim=8, activation=activation)  # fmt: skip
+    tokens = torch.randint(1, 12, (3, 7))
+    tokens[0, 4:] = 0
+    logits = net(tokens)
+    assert logits.shape == (3, 5) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    for name, param in net.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+    assert (net.embedding.weight.grad[0] == 0).all()  # padding never learns
+
+
+def test_same_padding_keeps_every_position():
+    """A length-1 text works with filters up to 10: "same" padding gives one output per position."""
+    net = CharCNN(vocab_size=5, num_classes=2, embedding_dim=4, num_filters=3, hidden_dim=4).eval()
+    assert net.features(torch.tensor([[3]])).shape == (1, 3 * 10)
+    assert net(torch.tensor([[3]])).shape == (1, 2)
+
+
+def test_seed_layout_has_no_activation_by_default():
+    net = CharCNN(vocab_size=5, num_classes=2)
+    assert not net.relu and net.embedding.padding_idx == 0
+    assert [c.kernel_size[0] for c in net.convs] == list(range(1, 11))
+    assert net.fc1.in_features == 128 * 10

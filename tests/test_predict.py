@@ -1,0 +1,63 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tagger import evaluate, predict
+from tagger.errors import TaggerError
+from tagger.predict import Tagger
+
+
+def test_tagger_predicts_from_the_checkpoint_alone(trained):
+    built, best = trained
+    tagger = Tagger.load(best)
+    assert tagger.classes == built.datamodule.classes
+    assert tagger.threshold == pytest.approx(built.model.threshold.item())
+    text = "A transformer for text classification with pytorch"
+    (result,) = tagger.predict([text])
+    (probs,) = tagger.predict_proba([text])
+    assert list(result["probabilities"]) == tagger.classes
+    assert result["tags"] == [c for c, p in zip(tagger.classes, probs, strict=True) if p >= tagger.threshold]
+
+
+def test_predictions_match_the_trained_module(trained, data_dir):
+    built, best = trained
+    tagger = Tagger.load(best)
+    dm = built.datamodule
+    tokens, _ = next(iter(dm.dataloader("test")))
+    texts = [dm.corpus.texts[i] for i in dm.corpus.splits["test"][: len(tokens)]]
+    built.model.eval()
+    with torch.no_grad():
+        expected = built.model(tokens).sigmoid().numpy()
+    # same weights; texts are already clean and cleaning is idempotent on clean text
+    assert tagger.predict_proba(texts) == pytest.approx(expected, abs=1e-5)
+
+
+def test_predict_command_reads_arguments_and_stdin(trained):
+    _, best = trained
+    run = [sys.executable, "-m", "tagger.predict", "--model", str(best)]
+    out = subprocess.run(
+        [*run, "gan for faces", "bert nlp"], capture_output=True, text=True, check=True
+    ).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in lines] == ["gan for faces", "bert nlp"]
+    out = subprocess.run(run, input="one\ntwo\n", capture_output=True, text=True, check=True).stdout
+    assert len(out.splitlines()) == 2
+
+
+def test_evaluate_prints_the_report(trained, data_dir, capsys):
+    _, best = trained
+    evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["overall"]) == {"precision", "recall", "f1", "f1_weighted", "f1_micro"}
+    assert 0 < report["num_samples"] <= 400 and set(report["per_class"]) == set(Tagger.load(best).classes)
+
+
+def test_bad_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(TaggerError, match="not found"):
+        Tagger.load(tmp_path / "missing.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="not a loadable tagger checkpoint"):
+        predict.main(["--model", str(tmp_path / "junk.ckpt"), "text"])
