@@ -7,7 +7,7 @@ import lightning.pytorch as L
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.classification import MultilabelF1Score
+from torchmetrics.classification import MultilabelAveragePrecision, MultilabelF1Score
 
 from tagger.metrics import classification_report
 from tagger.models.cnn import CharCNN
@@ -51,6 +51,9 @@ class TaggerModule(L.LightningModule):
         self.loss_fn = nn.BCEWithLogitsLoss(weight=weight)
         self.register_buffer("threshold", torch.tensor(0.5))
         self.val_f1 = MultilabelF1Score(num_labels=num_classes, average="macro")
+        # Threshold-free, so it tracks learning from the first epoch; val/f1 at 0.5 stays near 0 early on
+        # (class weights push probabilities down) and would make an untrained model look better.
+        self.val_ap = MultilabelAveragePrecision(num_labels=num_classes, average="macro")
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.test_report: dict | None = None
 
@@ -72,7 +75,9 @@ class TaggerModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         _, probs = self._step(batch, "val")
         self.val_f1(probs, batch[1].int())
+        self.val_ap(probs, batch[1].int())
         self.log("val/f1", self.val_f1, on_epoch=True, on_step=False, prog_bar=True)
+        self.log("val/ap", self.val_ap, on_epoch=True, on_step=False)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         _, probs = self._step(batch, "test")

@@ -1,0 +1,3 @@
+from tagger.tune.cli import main
+
+main()

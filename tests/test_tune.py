@@ -1,0 +1,241 @@
+"""Studies of a few seconds-long trials on the small real data: states, pruning, MLflow, outputs, resume."""
+
+import warnings
+
+import optuna
+import pytest
+import yaml
+from conftest import REPO, tiny_args
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from tagger.cli import cli_main
+from tagger.errors import TaggerError
+from tagger.tune.cli import parse
+from tagger.tune.objective import PRUNING_MONITOR, build
+from tagger.tune.search_space import example_values, load_search_space
+from tagger.tune.study import TuneOptions, make_pruner, run_study
+from tagger.tune.tracking import redact
+
+SPACE = {
+    "model.lr": {"type": "float", "low": 1e-9, "high": 3e-2, "log": True},
+    "model.dropout_p": {"type": "float", "low": 0.0, "high": 0.5},
+}
+
+
+class PruneTrials(optuna.pruners.BasePruner):
+    """Deterministic: prunes the given trial numbers at their first report."""
+
+    def __init__(self, numbers: set[int]) -> None:
+        self.numbers = numbers
+
+    def prune(self, study, trial) -> bool:
+        return trial.number in self.numbers
+
+
+@pytest.fixture
+def options(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    return TuneOptions(
+        n_trials=3,
+        study_name="t",
+        storage=f"sqlite:///{tmp_path}/optuna.db",
+        search_space=str(space),
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        output_dir=str(tmp_path / "out"),
+    )
+
+
+@pytest.fixture
+def base_args(data_dir, tmp_path):
+    return tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "3")
+
+
+def runs_by_trial(options):
+    client = MlflowClient(options.tracking_uri)
+    experiment = client.get_experiment_by_name(options.study_name)
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {
+        int(r.data.tags["optuna.trial_number"]): r for r in runs if "mlflow.parentRunId" in r.data.tags
+    }
+    return parents, children
+
+
+def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args, data_dir, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = run_study(options, base_args, pruner=PruneTrials({1}))
+    assert not [w for w in caught if "not in the evaluation logs" in str(w.message)]  # pruning really ran
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert trial.value == trial.user_attrs["val_f1"]  # the objective is validation F1 ...
+        assert {"test_f1", "test_precision", "test_recall", "threshold"} <= set(
+            trial.user_attrs
+        )  # ... test only recorded
+
+    (parent,), children = runs_by_trial(options)
+    assert sorted(children) == [0, 1, 2]
+    for number, run in children.items():
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["optuna.state"] == study.trials[number].state.name
+        assert "model.lr" in run.data.params
+    assert "val/loss" in children[0].data.metrics and "final/val_f1" in children[0].data.metrics
+    assert parent.info.status == "FINISHED" and "best_value" in parent.data.metrics
+
+    out = tmp_path / "out"
+    for name in ("trials.csv", "best.yaml", "best.ckpt", "summary.md", "optimization_history.html"):
+        assert (out / name).exists(), name
+    assert "1 pruned" in (out / "summary.md").read_text()
+    assert len((out / "trials.csv").read_text().strip().splitlines()) == 4
+
+    refit = cli_main(
+        ["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]]
+    )
+    best = study.best_trial
+    assert refit.model.hparams.lr == pytest.approx(best.params["model.lr"])
+    assert refit.trainer.global_step > 0
+
+    options.n_trials = 4
+    resumed = run_study(options, base_args, pruner=PruneTrials(set()))
+    assert len(resumed.trials) == 4 and resumed.trials[3].state == TrialState.COMPLETE
+    (same_parent,), children = runs_by_trial(options)
+    assert same_parent.info.run_id == parent.info.run_id and len(children) == 4
+
+
+def test_default_pruner_prunes_a_clearly_bad_trial(options, data_dir, tmp_path):
+    """Five learning trials, then one whose learning rate is ~0: the median pruner stops it after warm-up."""
+    options.n_trials = 6
+    small = ["--model.embedding_dim", "32", "--model.num_filters", "32", "--model.hidden_dim", "32"]
+    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "8", "--trainer.limit_train_batches", "20",
+                     "--trainer.limit_val_batches", "10", "--data.batch_size", "32", *small)  # fmt: skip
+    study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
+    for _ in range(5):
+        study.enqueue_trial({"model.lr": 1e-2, "model.dropout_p": 0.0})
+    study.enqueue_trial({"model.lr": 1e-9, "model.dropout_p": 0.0})
+    study = run_study(options, args, pruner=make_pruner("median"))
+    assert [t.state for t in study.trials[:5]] == [TrialState.COMPLETE] * 5
+    assert study.trials[5].state == TrialState.PRUNED
+    assert max(study.trials[5].intermediate_values) >= 5  # not before the warm-up steps
+
+
+def test_monitored_metric_is_logged(data_dir, tmp_path):
+    cli = build(tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1"), {})
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert PRUNING_MONITOR in cli.trainer.callback_metrics
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(options, base_args):
+    options.n_trials = 1
+    study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
+    study.enqueue_trial(
+        {"model.dropout_p": 3.0, "model.lr": 1e-3}, skip_if_exists=False
+    )  # Dropout rejects p > 1
+    study = run_study(options, base_args)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    _, children = runs_by_trial(options)
+    assert children[0].info.status == "FAILED" and "dropout" in children[0].data.tags["optuna.fail_reason"]
+    assert children[1].info.status == "FINISHED"
+
+
+def _space(options, extra):
+    path = options.search_space.replace(".yaml", "2.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(SPACE | extra, f)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"model.lr": {"type": "float", "low": 1, "high": 0}}, "low < high"),
+        ({"model.lr": {"type": "float", "low": 0, "high": 1, "log": True}}, "log scale"),
+        ({"model.lr": {"type": "normal"}}, "int, float or categorical"),
+        ({"model.activation": {"type": "categorical", "choices": []}}, "choices"),
+        ({"model.lr": {"type": "float", "low": 0.1, "high": 1, "loq": True}}, "unknown fields"),
+    ],
+)
+def test_invalid_search_space(tmp_path, space, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(space))
+    with pytest.raises(TaggerError, match=message):
+        load_search_space(path)
+
+
+def test_unknown_key_fails_before_any_trial(options, base_args):
+    options.search_space = _space(options, {"model.nope": {"type": "int", "low": 1, "high": 2}})
+    with pytest.raises(TaggerError, match="unrecognized arguments: --model.nope"):
+        run_study(options, base_args)
+    assert not (options.out / "trials.csv").exists()
+
+
+@pytest.mark.parametrize("field", ["storage", "tracking_uri"])
+def test_unreachable_database_fails_before_any_trial_without_leaking_the_password(options, base_args, field):
+    setattr(options, field, "postgresql://bob:hunter2@127.0.0.1:1/nowhere")
+    with pytest.raises(TaggerError, match="cannot connect") as err:
+        run_study(options, base_args)
+    assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)
+
+
+def test_shipped_search_space_is_the_seeds_and_parses(data_dir, tmp_path):
+    space = load_search_space(REPO / "configs" / "search_space.yaml")
+    assert set(space) == {
+        "model.embedding_dim",
+        "model.num_filters",
+        "model.hidden_dim",
+        "model.dropout_p",
+        "model.lr",
+    }
+    assert space["model.lr"].log and (space["model.lr"].low, space["model.lr"].high) == (5e-5, 5e-4)
+    cli = build(tiny_args(data_dir, tmp_path), example_values(space))
+    assert cli.model.hparams.embedding_dim == 128
+
+
+def test_redact():
+    assert redact("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("sqlite:///optuna.db") == "sqlite:///optuna.db"
+
+
+def test_command_line_splits_tuning_options_from_fit_overrides():
+    opts, rest = parse(["--n-trials", "7", "--trainer.max_epochs", "20", "--data.batch_size", "32"])
+    assert opts.n_trials == 7 and opts.out.as_posix() == "studies/tagger"
+    assert rest[-4:] == ["--trainer.max_epochs", "20", "--data.batch_size", "32"]
+
+
+def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(options, base_args, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    space = options.search_space
+    command = [sys.executable, "-m", "tagger.tune", "--study-name", "t", "--storage", options.storage,
+               "--tracking-uri", options.tracking_uri, "--search-space", space,
+               "--output-dir", str(options.out), "--n-trials", "2", *base_args]  # fmt: skip
+    endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000"]
+    worker = subprocess.Popen(
+        [*command, *endless], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in worker.stdout:  # the study is open once this line shows
+        if "trials so far" in line:
+            break
+    time.sleep(4)  # inside trial 0's training
+    worker.send_signal(signal.SIGINT)
+    output = worker.communicate(timeout=60)[0]
+    assert worker.returncode != 0 and "Rerun the same command to resume" in output, output
+
+    study = optuna.load_study(study_name="t", storage=options.storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    (parent,), children = runs_by_trial(options)
+    assert children[0].info.status == "KILLED" and parent.info.status == "KILLED"
+    assert (options.out / "summary.md").exists() and (options.out / "trials.csv").exists()
+
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    study = optuna.load_study(study_name="t", storage=options.storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    (again,), children = runs_by_trial(options)
+    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+    assert sorted(r.info.status for r in children.values()) == ["FINISHED", "FINISHED", "KILLED"]
