@@ -31,6 +31,7 @@ class TaggerModule(L.LightningModule):
         hidden_dim: int = 128,
         dropout_p: float = 0.5,
         activation: Literal["none", "relu"] = "none",
+        impl: Literal["auto", "fast", "reference"] = "auto",
         lr: float = 2e-4,
         lr_factor: float = 0.1,
         lr_patience: int = 5,
@@ -60,9 +61,7 @@ class TaggerModule(L.LightningModule):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)
 
-    def _step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, targets = batch
         logits = self(tokens)
         loss = self.loss_fn(logits.float(), targets)
@@ -88,13 +87,9 @@ class TaggerModule(L.LightningModule):
         probs, targets = (torch.cat(t).numpy() for t in zip(*self._test_outputs, strict=True))
         self._test_outputs.clear()
         classes = getattr(self.trainer.datamodule, "classes", [str(i) for i in range(targets.shape[1])])
-        self.test_report = classification_report(
-            targets, (probs >= self.threshold.item()).astype(np.int64), classes
-        )
+        self.test_report = classification_report(targets, (probs >= self.threshold.item()).astype(np.int64), classes)
         overall = self.test_report["overall"]
-        self.log_dict(
-            {f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()}
-        )
+        self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()})
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         return self(batch[0]).float().sigmoid()

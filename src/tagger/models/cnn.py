@@ -7,12 +7,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tagger.models.lookup_conv import lookup_conv_max, reference_conv_max
+
+# Up to this vocabulary the look-up tables (vocab x filters per offset) are cheaper than convolving every
+# position of a batch: true for characters (~40 symbols), false for a large word vocabulary.
+LOOKUP_MAX_VOCAB = 1024
+
 
 class CharCNN(nn.Module):
     """One logit per tag from (B, L) token ids (0 = padding).
 
     Max-over-time pooling is the seed's only non-linearity; ``activation="relu"`` adds one after the
-    convolutions and after the hidden layer.
+    convolutions and after the hidden layer. ``impl`` picks how the embedding → conv → max block is
+    computed: "reference" (nn.Conv1d), "fast" (exact table look-ups, see lookup_conv) or "auto" (fast for
+    vocabularies up to LOOKUP_MAX_VOCAB). Both use the same parameters, so checkpoints are interchangeable.
     """
 
     def __init__(
@@ -25,9 +33,11 @@ class CharCNN(nn.Module):
         hidden_dim: int = 128,
         dropout_p: float = 0.5,
         activation: Literal["none", "relu"] = "none",
+        impl: Literal["auto", "fast", "reference"] = "auto",
     ) -> None:
         super().__init__()
         self.relu = activation == "relu"
+        self.fast = impl == "fast" or (impl == "auto" and vocab_size <= LOOKUP_MAX_VOCAB)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, num_filters, f) for f in filter_sizes)
         self.fc1 = nn.Linear(num_filters * len(filter_sizes), hidden_dim)
@@ -36,13 +46,8 @@ class CharCNN(nn.Module):
 
     def features(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L) → (B, num_filters * len(filter_sizes)): each filter's maximum over positions."""
-        x = self.embedding(tokens).transpose(1, 2)  # (B, E, L)
-        pooled = []
-        for conv in self.convs:
-            f = conv.kernel_size[0]
-            h = conv(F.pad(x, ((f - 1) // 2, f // 2)))  # "same": (B, F, L)
-            pooled.append((F.relu(h) if self.relu else h).amax(-1))
-        return torch.cat(pooled, 1)
+        conv_max = lookup_conv_max if self.fast else reference_conv_max
+        return conv_max(tokens, self.embedding, self.convs, relu=self.relu)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         hidden = self.fc1(self.features(tokens))

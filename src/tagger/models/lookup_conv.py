@@ -1,0 +1,152 @@
+"""Embedding -> "same" Conv1d -> max over time, computed as table look-ups.
+
+Embedding followed by a convolution is linear in the one-hot input, so for a filter of size f the
+conv output at position t is ``bias + sum_k T_k[x[t + k - left]]`` with ``T_k = W[:, :, k] @ E.T``.
+With a vocabulary of a few dozen characters the tables are tiny, and the look-up replaces a
+(B, L, E) x (E, F * f) convolution by f row reads per output, which is an order of magnitude faster
+on CPU. ``reference_conv_max`` is the plain nn.Conv1d version: the definition and the fallback.
+"""
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Most conv outputs (samples x positions x filters) materialised at once. On CPU a block that stays
+# in L2 was fastest (2-core EPYC: 2**18 beat 2**22 by ~25% per training step); elsewhere it only
+# bounds memory for long texts.
+_BLOCK_ELEMENTS = {"cpu": 1 << 18}
+_DEFAULT_BLOCK_ELEMENTS = 1 << 24
+
+
+def _same_padding(size: int) -> tuple[int, int]:
+    """Left/right padding that keeps L outputs (left floor((f-1)/2), right ceil((f-1)/2))."""
+    left = (size - 1) // 2
+    return left, size - 1 - left
+
+
+def reference_conv_max(
+    tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.Conv1d], relu: bool = False
+) -> Tensor:
+    """Max over time of "same"-padded convolutions of the embedded tokens, concatenated per conv.
+
+    Args:
+        tokens: (B, L) token ids, 0 = padding.
+        embedding: the token embedding, (vocab, E).
+        convs: Conv1d(E, F, f) layers created without padding; "same" padding is applied here.
+        relu: apply ReLU to the conv outputs before the max.
+
+    Returns:
+        (B, sum of F over convs).
+    """
+    embedded = embedding(tokens).transpose(1, 2)  # (B, E, L)
+    outputs = []
+    for conv in convs:
+        out = conv(F.pad(embedded, _same_padding(conv.kernel_size[0])))  # (B, F, L)
+        if relu:
+            out = F.relu(out)
+        outputs.append(out.amax(-1))  # (B, F)
+    return torch.cat(outputs, 1)
+
+
+def _window_rows(padded: Tensor, size: int, rows: int) -> Tensor:
+    """Table row read by each (position, offset): offset k reads block k of the stacked table."""
+    offsets = torch.arange(size, device=padded.device) * rows
+    return padded.unfold(1, size, 1) + offsets  # (B, L, f)
+
+
+def _max_over_time(padded: Tensor, table: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """max_t of the summed table rows and its position, block by block so the sums stay small."""
+    batch, length = padded.shape[0], padded.shape[1] - size + 1
+    rows, filters = table.shape[0] // size, table.shape[1]
+    windows = _window_rows(padded, size, rows)  # (B, L, f)
+    values = torch.empty(batch, filters, dtype=table.dtype, device=table.device)
+    argmax = torch.empty(batch, filters, dtype=torch.long, device=table.device)
+    budget = _BLOCK_ELEMENTS.get(table.device.type, _DEFAULT_BLOCK_ELEMENTS)
+    block = max(1, budget // (length * filters))
+    for start in range(0, batch, block):
+        stop = min(start + block, batch)
+        # embedding_bag gathers and sums the f rows of each window in one kernel (fp32 accumulation
+        # for half types), without an intermediate per offset.
+        sums = F.embedding_bag(windows[start:stop].reshape(-1, size), table, mode="sum")
+        sums = sums.view(stop - start, length, filters).transpose(1, 2)  # (b, F, L), L strided
+        # On CPU, max_pool1d *with* indices reduces this layout vectorised over filters: ~8x faster
+        # than sums.max(dim), faster than amax, and ~15x faster than max_pool1d without indices.
+        top, arg = F.max_pool1d(sums, length, return_indices=True)  # (b, F, 1)
+        values[start:stop], argmax[start:stop] = top.squeeze(-1), arg.squeeze(-1)
+    return values, argmax
+
+
+class _LookupConvMax(torch.autograd.Function):
+    """max_t sum_k table[k-th block, padded[t + k]]; the gradient flows through the argmax only."""
+
+    @staticmethod
+    def forward(ctx, padded: Tensor, table: Tensor, size: int) -> Tensor:
+        values, argmax = _max_over_time(padded, table, size)
+        ctx.save_for_backward(padded, argmax)
+        ctx.size, ctx.table_shape, ctx.table_dtype = size, table.shape, table.dtype
+        return values
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor, None]:
+        padded, argmax = ctx.saved_tensors
+        size = ctx.size
+        table_rows, filters = ctx.table_shape
+        batch = argmax.shape[0]
+        device = argmax.device
+        offsets = torch.arange(size, device=device)
+        # Ids under the winning window, all offsets at once.
+        positions = (argmax.unsqueeze(-1) + offsets).view(batch, -1)  # (B, F * f)
+        ids = torch.gather(padded, 1, positions).view(batch, filters, size)  # (B, F, f)
+        rows = ids + offsets * (table_rows // size)  # (B, F, f)
+        flat = rows * filters + torch.arange(filters, device=device).unsqueeze(-1)  # (B, F, f)
+        # Many samples hit the same (row, filter): accumulate in at least fp32 so bf16 does not
+        # round away small contributions.
+        acc_dtype = torch.promote_types(ctx.table_dtype, torch.float32)
+        grad_table = torch.zeros(table_rows * filters, dtype=acc_dtype, device=device)
+        updates = grad.to(acc_dtype).unsqueeze(-1).expand(batch, filters, size)  # (B, F, f)
+        grad_table.index_add_(0, flat.reshape(-1), updates.reshape(-1))
+        return None, grad_table.view(table_rows, filters).to(ctx.table_dtype), None
+
+
+def _table_embeddings(embedding: nn.Embedding) -> Tensor:
+    """Embedding rows plus a zero row that the "same" padding reads.
+
+    The padding row is detached so it gets no gradient, as in nn.Embedding(padding_idx=...).
+    """
+    weight = embedding.weight
+    zero = weight.new_zeros(1, weight.shape[1])
+    pad = embedding.padding_idx
+    if pad is None:
+        return torch.cat([weight, zero])  # (V + 1, E)
+    return torch.cat([weight[:pad], weight[pad : pad + 1].detach(), weight[pad + 1 :], zero])
+
+
+def lookup_conv_max(tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.Conv1d], relu: bool = False) -> Tensor:
+    """Same result as ``reference_conv_max``, computed from per-filter-size look-up tables.
+
+    Under autocast the tables (and the output) take the autocast dtype; parameter gradients come
+    back in the parameter dtype. Where several positions tie for the max, the gradient goes to one of
+    them (as in max_pool1d) rather than being split (as in amax).
+    """
+    weight = _table_embeddings(embedding)  # (V + 1, E)
+    sentinel = weight.shape[0] - 1
+    outputs = []
+    for conv in convs:
+        size = conv.kernel_size[0]
+        # T[k, v] = W[:, :, k] @ weight[v], stacked over k; autograd carries the table gradient
+        # back to the conv weight and the embedding. Batching over filters reads the conv weight
+        # in place (an einsum batched over k copies it, ~20% slower with its backward).
+        products = torch.matmul(weight, conv.weight)  # (F, V + 1, f)
+        table = products.permute(2, 1, 0).reshape(-1, conv.out_channels)  # (f * (V + 1), F)
+        padded = F.pad(tokens, _same_padding(size), value=sentinel)  # (B, L + f - 1)
+        # Under no_grad/inference_mode the table does not require grad: no argmax to keep.
+        if table.requires_grad:
+            values = _LookupConvMax.apply(padded, table, size)  # (B, F)
+        else:
+            values = _max_over_time(padded, table, size)[0]  # (B, F)
+        # max_t(s_t + b) = max_t(s_t) + b, and ReLU commutes with max: both go after the max.
+        out = values if conv.bias is None else values + conv.bias.to(values.dtype)
+        outputs.append(F.relu(out) if relu else out)
+    return torch.cat(outputs, 1)
