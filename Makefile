@@ -19,12 +19,12 @@ test: ## run the test suite (data: $$TAGGER_DATA_DIR, default ../shared/data)
 	$(BIN)/python -m pytest
 
 lint: ## ruff lint and format check
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 fit: ## train the seed CNN on $$TAGGER_DATA_DIR
 	$(BIN)/python -m tagger.cli fit --config configs/cnn.yaml

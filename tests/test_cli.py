@@ -33,9 +33,7 @@ def test_monitored_metrics_are_logged(trained):
     """A monitored name that is never logged only warns, and silently disables the callback."""
     built, _ = trained
     logged = set(built.trainer.callback_metrics)
-    monitored = {
-        cb.monitor for cb in built.trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint)
-    }
+    monitored = {cb.monitor for cb in built.trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint)}
     monitored |= {cfg.monitor for cfg in built.trainer.lr_scheduler_configs}
     assert monitored and monitored <= logged
     assert {"train/loss", "val/loss", "val/f1"} <= logged
@@ -51,9 +49,7 @@ def test_test_subcommand_reports_metrics(trained, data_dir, tmp_path):
 
 
 def test_threshold_on_validation_split(data_dir, tmp_path):
-    built = cli_main(
-        ["fit", *tiny_args(data_dir, tmp_path, "--threshold.split", "val", "--trainer.max_epochs", "1")]
-    )
+    built = cli_main(["fit", *tiny_args(data_dir, tmp_path, "--threshold.split", "val", "--trainer.max_epochs", "1")])
     (tuner,) = [cb for cb in built.trainer.callbacks if isinstance(cb, ThresholdTuner)]
     assert tuner.split == "val"
     ckpt = torch.load(built.trainer.checkpoint_callback.best_model_path, weights_only=True)

@@ -30,9 +30,7 @@ def test_offline_gives_one_clear_message(tmp_path, monkeypatch):
 
 def test_download_is_verified_and_saved_once(tmp_path, monkeypatch):
     payload = b"[]"
-    remote = RemoteFile(
-        "projects.json", "https://example.invalid/p.json", hashlib.sha256(payload).hexdigest()
-    )
+    remote = RemoteFile("projects.json", "https://example.invalid/p.json", hashlib.sha256(payload).hexdigest())
     monkeypatch.setattr(download.urllib.request, "urlopen", fake_urlopen(payload))
     path = ensure_file(tmp_path, remote)
     assert path.read_bytes() == payload

@@ -57,9 +57,7 @@ def runs_by_trial(options):
     experiment = client.get_experiment_by_name(options.study_name)
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = {
-        int(r.data.tags["optuna.trial_number"]): r for r in runs if "mlflow.parentRunId" in r.data.tags
-    }
+    children = {int(r.data.tags["optuna.trial_number"]): r for r in runs if "mlflow.parentRunId" in r.data.tags}
     return parents, children
 
 
@@ -92,9 +90,7 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     assert "1 pruned" in (out / "summary.md").read_text()
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 4
 
-    refit = cli_main(
-        ["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]]
-    )
+    refit = cli_main(["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]])
     best = study.best_trial
     assert refit.model.hparams.lr == pytest.approx(best.params["model.lr"])
     assert refit.trainer.global_step > 0
@@ -131,9 +127,7 @@ def test_monitored_metric_is_logged(data_dir, tmp_path):
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(options, base_args):
     options.n_trials = 1
     study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
-    study.enqueue_trial(
-        {"model.dropout_p": 3.0, "model.lr": 1e-3}, skip_if_exists=False
-    )  # Dropout rejects p > 1
+    study.enqueue_trial({"model.dropout_p": 3.0, "model.lr": 1e-3}, skip_if_exists=False)  # Dropout rejects p > 1
     study = run_study(options, base_args)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
     _, children = runs_by_trial(options)
@@ -196,7 +190,7 @@ def test_shipped_search_space_is_the_seeds_and_parses(data_dir, tmp_path):
 
 def test_redact():
     assert redact("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
-    assert redact("sqlite:///optuna.db") == "sqlite:///optuna.db"
+    assert redact("journal:optuna.journal") == "journal:optuna.journal"
 
 
 def test_command_line_splits_tuning_options_from_fit_overrides():
@@ -216,26 +210,33 @@ def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(optio
                "--tracking-uri", options.tracking_uri, "--search-space", space,
                "--output-dir", str(options.out), "--n-trials", "2", *base_args]  # fmt: skip
     endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000"]
-    worker = subprocess.Popen(
-        [*command, *endless], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    for line in worker.stdout:  # the study is open once this line shows
-        if "trials so far" in line:
-            break
-    time.sleep(4)  # inside trial 0's training
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 (a pipe left unread would block the worker)
+    worker = subprocess.Popen([*command, *endless], stdout=log, stderr=subprocess.STDOUT, text=True)
+    last_epoch = options.out / "trials" / "trial_0" / "resume" / "last.ckpt"
+    deadline = time.monotonic() + 60
+    while not last_epoch.exists() and time.monotonic() < deadline:  # trial 0 is training
+        time.sleep(0.2)
+    time.sleep(0.5)
     worker.send_signal(signal.SIGINT)
-    output = worker.communicate(timeout=60)[0]
+    worker.wait(timeout=60)
+    output = (tmp_path / "worker.log").read_text()
     assert worker.returncode != 0 and "Rerun the same command to resume" in output, output
 
     study = optuna.load_study(study_name="t", storage=options.storage)
-    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]  # a retry is queued
+    assert last_epoch.exists()  # kept for the retry
     (parent,), children = runs_by_trial(options)
     assert children[0].info.status == "KILLED" and parent.info.status == "KILLED"
     assert (options.out / "summary.md").exists() and (options.out / "trials.csv").exists()
 
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    # the same command (a run past max_epochs cannot resume, so the interrupted run's limit stays)
+    subprocess.run([*command, "--trainer.max_epochs", "100000"], check=True, capture_output=True, timeout=120)
     study = optuna.load_study(study_name="t", storage=options.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    retry = study.trials[1]
+    assert retry.user_attrs["retry_of"] == 0 and retry.params == study.trials[0].params
+    assert retry.user_attrs["resumed_from_epoch"] >= 1  # from the interrupted attempt's last epoch
+    assert not (options.out / "trials").exists()  # checkpoints cleaned once the trials ended
     (again,), children = runs_by_trial(options)
     assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
     assert sorted(r.info.status for r in children.values()) == ["FINISHED", "FINISHED", "KILLED"]

@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tags", type=Path, help="tags.json (aliases, parents); default: beside --projects")
     args = parser.parse_args(argv)
     try:
-        report = evaluate(
-            Tagger.load(args.model), args.projects, args.tags or args.projects.with_name("tags.json")
-        )
+        report = evaluate(Tagger.load(args.model), args.projects, args.tags or args.projects.with_name("tags.json"))
     except TaggerError as err:
         sys.exit(f"tagger: error: {err}")
     print(json.dumps(report, indent=2))

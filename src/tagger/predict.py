@@ -38,9 +38,7 @@ class Tagger:
             raise TaggerError(f"{path}: not a loadable tagger checkpoint ({err})") from None
         data = ckpt.get(TaggerDataModule.__qualname__)
         if data is None or "state_dict" not in ckpt:
-            raise TaggerError(
-                f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit"
-            )
+            raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
         module = TaggerModule(**hparams)
         module.load_state_dict(ckpt["state_dict"])

@@ -154,9 +154,7 @@ class TaggerDataModule(L.LightningDataModule):
 
     def dataset(self, split: Split) -> list[tuple[list[int], torch.Tensor]]:
         rows = self.corpus.splits[split]
-        return [
-            (self.tokenizer.encode(self.corpus.texts[i]), torch.from_numpy(self.corpus.y[i])) for i in rows
-        ]
+        return [(self.tokenizer.encode(self.corpus.texts[i]), torch.from_numpy(self.corpus.y[i])) for i in rows]
 
     def collate(self, batch: list[tuple[list[int], torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         sequences, targets = zip(*batch, strict=True)
@@ -167,9 +165,7 @@ class TaggerDataModule(L.LightningDataModule):
         if self.bucketing:
             lengths = [len(tokens) for tokens, _ in dataset]
             batches = BucketBatchSampler(lengths, self.batch_size, shuffle, seed=self.seed)
-            return DataLoader(
-                dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers
-            )
+            return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

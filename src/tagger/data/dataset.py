@@ -43,9 +43,7 @@ def _read_json_list(path: Path) -> list[Any]:
     except (OSError, UnicodeDecodeError) as err:
         raise TaggerError(f"{path}: cannot read the file ({err})") from None
     except json.JSONDecodeError as err:
-        raise TaggerError(
-            f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from None
+        raise TaggerError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
     if not isinstance(records, list):
         raise TaggerError(f"{path}: expected a JSON list of records, found {type(records).__name__}")
     return records

@@ -25,9 +25,7 @@ PROJECTS = RemoteFile(
     f"{_BASE}/projects.json",
     "6e2db7baf8b830fcb5340df589b65b96cda9a8ea2a56a765c89ba6f7dba15b4a",
 )
-TAGS = RemoteFile(
-    "tags.json", f"{_BASE}/tags.json", "609171cd43a6466b7a2aa82bd25fc5a55755d5ba6e52e0981f81f7c73ee4e9aa"
-)
+TAGS = RemoteFile("tags.json", f"{_BASE}/tags.json", "609171cd43a6466b7a2aa82bd25fc5a55755d5ba6e52e0981f81f7c73ee4e9aa")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:

@@ -33,9 +33,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         if not self.shuffle:
             order = torch.argsort(self.lengths, stable=True)
-            yield from (
-                order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)
-            )
+            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
             return
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(self.lengths), generator=generator)
@@ -43,8 +41,6 @@ class BucketBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), self.bucket):
             bucket = order[start : start + self.bucket]
             bucket = bucket[torch.argsort(self.lengths[bucket], stable=True)]
-            batches += [
-                bucket[i : i + self.batch_size].tolist() for i in range(0, len(bucket), self.batch_size)
-            ]
+            batches += [bucket[i : i + self.batch_size].tolist() for i in range(0, len(bucket), self.batch_size)]
         for i in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[i]

@@ -22,9 +22,7 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         prog="python -m tagger.tune",
         description="Optuna study over the tagger's config; other arguments are fit config overrides.",
     )
-    p.add_argument(
-        "--n-trials", type=int, default=defaults.n_trials, help="finished trials the study ends with"
-    )
+    p.add_argument("--n-trials", type=int, default=defaults.n_trials, help="finished trials the study ends with")
     p.add_argument("--study-name", default=defaults.study_name)
     p.add_argument("--storage", default=defaults.storage, help="Optuna storage URL (default: %(default)s)")
     p.add_argument("--sampler", choices=["tpe", "random"], default=defaults.sampler)
@@ -38,7 +36,17 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or %(default)s)",
     )
     p.add_argument("--output-dir", help="default: studies/<study-name>")
+    p.add_argument("--workers", type=int, default=defaults.workers, help="worker processes on this machine")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    p.add_argument("--heartbeat-interval", type=int, default=defaults.heartbeat_interval, help="seconds (databases)")
+    p.add_argument(
+        "--grace-period", type=int, default=defaults.grace_period, help="seconds without heartbeat before a retry"
+    )
+    p.add_argument("--max-retries", type=int, default=defaults.max_retries, help="retries of a dead worker's trial")
+    p.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
     args, rest = p.parse_known_args(argv)
+    if args.workers < 1 or args.n_trials < 1:
+        p.error("--workers and --n-trials must be at least 1")
     if not any(a == "--config" or a.startswith("--config=") for a in rest) and DEFAULT_CONFIG.exists():
         rest = ["--config", str(DEFAULT_CONFIG), *rest]
     return TuneOptions(**{k: v for k, v in vars(args).items()}), rest
@@ -59,13 +67,12 @@ def quiet() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     opts, base_args = parse(argv)
     quiet()
     try:
-        run_study(opts, base_args)
+        run_study(opts, base_args, argv=argv)
     except TaggerError as err:
         sys.exit(f"tagger: error: {err}")
     except KeyboardInterrupt:
-        sys.exit(
-            "tagger: interrupted; the outputs cover the finished trials. Rerun the same command to resume."
-        )
+        sys.exit("tagger: interrupted; the outputs cover the finished trials. Rerun the same command to resume.")

@@ -9,15 +9,18 @@ from typing import Any
 import lightning.pytorch as L
 import numpy as np
 import optuna
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
-from optuna.trial import TrialState
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, cli_main
 from tagger.metrics import classification_report
 from tagger.tune.search_space import Param, suggest, to_cli_args
+from tagger.tune.storage import WORKER, Admission
 from tagger.tune.tracking import Tracking
 
 # Pruning compares per-epoch values in the study's direction (maximise); the seed reported val loss
@@ -67,18 +70,31 @@ class Objective:
         tracking: Tracking,
         output_dir: Path,
         stop_requested: Callable[[], bool],
+        admission: Admission,
+        retry: Callable[[optuna.Study, FrozenTrial], None],
     ) -> None:
         self.base_args = base_args
         self.space = space
         self.tracking = tracking
         self.output_dir = output_dir
         self.stop_requested = stop_requested  # has the user asked to stop?
+        self.admission = admission  # held by the trial loop until this trial exists
+        self.retry = retry  # queues a retry (same params) of an interrupted trial
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.admission.release()
         params = suggest(trial, self.space)
         run_id = self.tracking.start_child(trial, params)
         trial.set_user_attr("mlflow_run_id", run_id)
-        trial_dir = self.output_dir / "trials" / f"trial_{trial.number}"
+        trial.set_user_attr("worker", WORKER)
+        frozen = trial.study._storage.get_trial(trial._trial_id)  # Trial hides its system attrs
+        retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        if retry_of is not None:
+            trial.set_user_attr("retry_of", retry_of)
+        # A retry works in its first attempt's folder, so it resumes from that attempt's last epoch.
+        trial_dir = self.output_dir / "trials" / f"trial_{trial.number if retry_of is None else retry_of}"
+        resume = trial_dir / "resume" / "last.ckpt"
+        keep_dir = False
         try:
             quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
             cli = build([*self.base_args, f"--trainer.default_root_dir={trial_dir}", *quiet], params)
@@ -86,12 +102,18 @@ class Objective:
             trainer.logger = MLFlowLogger(tracking_uri=self.tracking.uri, run_id=run_id)
             trainer.callbacks.append(PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR))
             trainer.callbacks.append(StopOnRequest(self.stop_requested))
+            # Every epoch's end state (weights, optimiser, loops), overwritten: what a retry resumes from.
+            trainer.callbacks.append(
+                ModelCheckpoint(dirpath=resume.parent, filename=resume.stem, save_top_k=1, enable_version_counter=False)
+            )
             if not _has(trainer, EarlyStopping):  # a config without them still tunes sensibly
                 trainer.callbacks.append(EarlyStopping(monitor="val/loss", patience=10))
             if not _has(trainer, ModelCheckpoint):
                 trainer.callbacks.append(ModelCheckpoint(monitor="val/loss"))
+            if resume.exists():
+                trial.set_user_attr("resumed_from_epoch", torch.load(resume, weights_only=True)["epoch"] + 1)
             try:
-                trainer.fit(cli.model, cli.datamodule)
+                trainer.fit(cli.model, cli.datamodule, ckpt_path=resume if resume.exists() else None)
             finally:
                 trial.set_user_attr("epochs", trainer.current_epoch)
             value = self._record(trial, cli, run_id)
@@ -101,17 +123,22 @@ class Objective:
             raise
         except TrialInterrupted:
             self.tracking.end_child(run_id, TrialState.FAIL, "interrupted")
+            self.retry(trial.study, trial.study._storage.get_trial(trial._trial_id))  # a rerun resumes it
+            keep_dir = True
             raise
         except (KeyboardInterrupt, SystemExit):  # a second Ctrl-C: Lightning exits; Optuna must still see it
             self.tracking.end_child(run_id, TrialState.FAIL, "interrupted")
+            self.retry(trial.study, trial.study._storage.get_trial(trial._trial_id))
+            keep_dir = True
             raise KeyboardInterrupt from None
         except Exception as err:
             self.tracking.end_child(run_id, TrialState.FAIL, f"{type(err).__name__}: {err}")
             raise
         finally:
-            shutil.rmtree(trial_dir, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                trial_dir.parent.rmdir()  # gone once no trial of this machine is running
+            if not keep_dir:
+                shutil.rmtree(trial_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    trial_dir.parent.rmdir()  # gone once no trial here is running or waiting to resume
         self.tracking.end_child(run_id, TrialState.COMPLETE)
         return value
 
@@ -122,9 +149,7 @@ class Objective:
         metrics: dict[str, float] = {"threshold": threshold}
         for split in ("val", "test"):
             probs, targets = predict_split(module, dm.dataloader(split))
-            overall = classification_report(targets, (probs >= threshold).astype(np.int64), dm.classes)[
-                "overall"
-            ]
+            overall = classification_report(targets, (probs >= threshold).astype(np.int64), dm.classes)["overall"]
             metrics |= {f"{split}_{name}": value for name, value in overall.items()}
         for key, value in metrics.items():
             trial.set_user_attr(key, value)

@@ -24,15 +24,11 @@ class Param:
 
     def suggest(self, trial: optuna.Trial, key: str) -> Any:
         if self.type == "int":
-            return trial.suggest_int(
-                key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
-            )
+            return trial.suggest_int(key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         if self.type == "float":
             return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
         # Optuna stores only scalars: lists (e.g. filter sizes) travel as their JSON text.
-        choices = [
-            c if c is None or isinstance(c, bool | int | float | str) else json.dumps(c) for c in self.choices
-        ]
+        choices = [c if c is None or isinstance(c, bool | int | float | str) else json.dumps(c) for c in self.choices]
         return trial.suggest_categorical(key, choices)
 
 
@@ -77,9 +73,7 @@ def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
 
 def to_cli_args(params: dict[str, Any]) -> list[str]:
     """Dotted overrides for LightningCLI; strings pass as they are (JSON lists parse as lists there)."""
-    return [
-        f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in params.items()
-    ]
+    return [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in params.items()]
 
 
 def example_values(space: dict[str, Param]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""Running a study: storage, sampler and pruner; the trial loop; Ctrl-C; outputs at the end."""
+"""Running a study: storage, sampler and pruner; workers and the trial loop; Ctrl-C; outputs at the end."""
 
+import os
 import signal
+import subprocess
 import sys
 import time
 from argparse import ArgumentError
@@ -9,13 +11,21 @@ from pathlib import Path
 from typing import Literal
 
 import optuna
+import torch
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from tagger.errors import TaggerError
 from tagger.tune.objective import Objective, build
 from tagger.tune.report import write_outputs
 from tagger.tune.search_space import example_values, load_search_space
-from tagger.tune.storage import check_database
+from tagger.tune.storage import (
+    Admission,
+    StaleTrials,
+    check_database,
+    fail_dead_local_trials,
+    make_storage,
+)
 from tagger.tune.tracking import Tracking, redact
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -25,7 +35,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 class TuneOptions:
     n_trials: int = 50
     study_name: str = "tagger"
-    storage: str = "sqlite:///optuna.db"
+    storage: str = "journal:optuna.journal"  # a file that several local workers can share safely
     sampler: Literal["tpe", "random"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
     timeout: float | None = None
@@ -33,6 +43,12 @@ class TuneOptions:
     search_space: str = "configs/search_space.yaml"
     tracking_uri: str = "sqlite:///mlflow.db"
     output_dir: str | None = None
+    workers: int = 1
+    threads: int | None = None  # torch threads per worker; default: cores / workers
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retries: int = 2
+    role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
 
     @property
     def out(self) -> Path:
@@ -40,11 +56,7 @@ class TuneOptions:
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    return (
-        optuna.samplers.RandomSampler(seed=seed)
-        if name == "random"
-        else optuna.samplers.TPESampler(seed=seed)
-    )
+    return optuna.samplers.RandomSampler(seed=seed) if name == "random" else optuna.samplers.TPESampler(seed=seed)
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -55,12 +67,14 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(opts: TuneOptions, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+def open_study(
+    opts: TuneOptions, storage: optuna.storages.BaseStorage, pruner: optuna.pruners.BasePruner | None = None
+) -> optuna.Study:
     """Create the study, or load it to resume: trials already in the storage count towards n_trials."""
     try:
         return optuna.create_study(
             study_name=opts.study_name,
-            storage=opts.storage,
+            storage=storage,
             direction="maximize",
             sampler=make_sampler(opts.sampler, opts.seed),
             pruner=pruner or make_pruner(opts.pruner),
@@ -70,9 +84,7 @@ def open_study(opts: TuneOptions, pruner: optuna.pruners.BasePruner | None = Non
         raise TaggerError(f"study {opts.study_name!r} in {redact(opts.storage)}: {err}") from None
     except Exception as err:  # drivers raise their own types for an unreachable or unusable database
         first = redact(str(err)).strip().splitlines()[0]
-        raise TaggerError(
-            f"cannot open Optuna storage {redact(opts.storage)}: {first}; check --storage"
-        ) from None
+        raise TaggerError(f"cannot open Optuna storage {redact(opts.storage)}: {first}; check --storage") from None
 
 
 class StopRequest:
@@ -115,54 +127,105 @@ def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     )
 
 
-def run_trials(study: optuna.Study, objective: Objective, opts: TuneOptions, stop: StopRequest) -> None:
-    """Run trials until the study holds n_trials finished (complete or pruned) ones, or time is up."""
+def run_trials(
+    study: optuna.Study, objective: Objective, opts: TuneOptions, stop: StopRequest, stale: StaleTrials
+) -> None:
+    """Run trials until the study holds n_trials finished (complete or pruned) ones, or time is up.
+
+    With several workers the count and the new trial are one step under the admission lock, so the study
+    ends with exactly n_trials; a worker waits while the others' running trials would reach the count,
+    since one of them may die and need a retry.
+    """
     deadline = time.monotonic() + opts.timeout if opts.timeout else None
+    gate = objective.admission
     while not stop.requested:
-        finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-        failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-        if finished >= opts.n_trials or (deadline and time.monotonic() >= deadline):
-            return
-        if failed >= max(opts.n_trials, 3):
-            raise TaggerError(f"{failed} trials failed; see the trials' fail reasons in MLflow or trials.csv")
-        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[progress])
+        gate.acquire()
+        try:
+            fail_dead_local_trials(study, stale)  # a dead local worker's trial, without waiting for heartbeats
+            optuna.storages.fail_stale_trials(study)  # any worker's, once its heartbeat is stale (databases)
+            trials = study.get_trials(deepcopy=False)
+            finished = sum(t.state in FINISHED for t in trials)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            failed = sum(t.state == TrialState.FAIL for t in trials)
+            if finished >= opts.n_trials or (deadline and time.monotonic() >= deadline):
+                return
+            if failed >= max(2 * opts.n_trials, 3):
+                raise TaggerError(f"{failed} trials failed; see their fail reasons in MLflow or trials.csv")
+            if finished + running >= opts.n_trials:
+                gate.release()
+                time.sleep(min(opts.heartbeat_interval, 5))
+                continue
+            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[progress])
+        finally:
+            gate.release()
+
+
+def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> None:
+    """Start opts.workers copies of this command as worker processes on the same study, and wait.
+
+    Ctrl-C reaches every worker (one process group): each fails its running trial and stops.
+    """
+    threads = opts.threads or max(1, (os.cpu_count() or 1) // opts.workers)
+    command = [sys.executable, "-m", "tagger.tune", *argv, "--workers", "1", "--role", "worker"]
+    command += ["--threads", str(threads)]
+    workers = [subprocess.Popen(command) for _ in range(opts.workers)]
+    try:
+        codes = [w.wait() for w in workers]
+    except KeyboardInterrupt:
+        codes = [w.wait() for w in workers]
+        raise
+    if any(codes) and not stop.requested:
+        raise TaggerError(f"worker exit codes {codes}; see their messages above")
 
 
 def run_study(
-    opts: TuneOptions, base_args: list[str], pruner: optuna.pruners.BasePruner | None = None
+    opts: TuneOptions,
+    base_args: list[str],
+    pruner: optuna.pruners.BasePruner | None = None,
+    argv: list[str] | None = None,
 ) -> optuna.Study:
-    """Validate everything, then run trials; outputs are written even when stopped by Ctrl-C."""
+    """Validate everything, then run trials (here, or in --workers processes); outputs are written even
+    when stopped by Ctrl-C. argv is the command line that worker processes repeat."""
     space = load_search_space(opts.search_space)
-    try:  # unknown keys, bad values or unreadable data fail here, before any trial
-        build(base_args, example_values(space))
-    except ArgumentError as err:
-        raise TaggerError(
-            f"the fit config with the search space's keys does not parse: {err}; "
-            f"check {opts.search_space} and the --config/--trainer.*/--model.*/--data.* arguments"
-        ) from None
-    check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
-    check_database(opts.storage, "--storage")
+    if opts.role == "main":
+        try:  # unknown keys, bad values or unreadable data fail here, before any trial
+            build(base_args, example_values(space))
+        except ArgumentError as err:
+            raise TaggerError(
+                f"the fit config with the search space's keys does not parse: {err}; "
+                f"check {opts.search_space} and the --config/--trainer.*/--model.*/--data.* arguments"
+            ) from None
+        check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
+        check_database(opts.storage, "--storage")
     tracking = Tracking(opts.tracking_uri, experiment=opts.study_name)
-    study = open_study(opts, pruner)
-    tracking.open_parent(
-        study, tags={"optuna.study_name": opts.study_name, "optuna.storage": redact(opts.storage)}
-    )
+    stale = StaleTrials(opts.max_retries, close_run=tracking.close_dead_trial)
+    storage = make_storage(opts.storage, opts.workers, stale, opts.heartbeat_interval, opts.grace_period)
+    study = open_study(opts, storage, pruner)
+    tracking.open_parent(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": redact(opts.storage)})
+    tracking.reconcile(study)
+    torch.set_num_threads(opts.threads or os.cpu_count() or 1)
     stop = StopRequest()
-    objective = Objective(base_args, space, tracking, opts.out, stop_requested=stop)
+    admission = Admission(opts.storage, opts.study_name)
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=opts.max_retries)
+    objective = Objective(base_args, space, tracking, opts.out, stop, admission, retry)
     start, status = time.perf_counter(), "FINISHED"
-    print(
-        f"study {opts.study_name!r} in {redact(opts.storage)}: {len(study.trials)} trials so far", flush=True
-    )
+    print(f"study {opts.study_name!r} in {redact(opts.storage)}: {len(study.trials)} trials so far", flush=True)
     try:
         with stop:
-            run_trials(study, objective, opts, stop)
+            if opts.workers > 1:
+                launch_workers(opts, argv or [], stop)
+            else:
+                run_trials(study, objective, opts, stop, stale)
         if stop.requested:
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        write_outputs(study, opts.out, base_args, tracking, opts.storage, time.perf_counter() - start)
-        tracking.close_parent(status)
-        print(f"outputs in {opts.out}", flush=True)
+        admission.close()
+        if opts.role == "main":
+            tracking.reconcile(study)
+            write_outputs(study, opts.out, base_args, tracking, opts.storage, time.perf_counter() - start)
+            tracking.close_parent(status)
+            print(f"outputs in {opts.out}", flush=True)
     return study

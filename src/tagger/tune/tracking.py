@@ -77,3 +77,24 @@ class Tracking:
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
             self.client.log_metric(run_id, key, value)
+
+    def close_dead_trial(self, trial: optuna.trial.FrozenTrial) -> None:
+        """The run of a trial whose worker died (no heartbeat, or its process is gone)."""
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            self.end_child(run_id, optuna.trial.TrialState.FAIL, "worker died; trial retried if retries are left")
+
+    def reconcile(self, study: optuna.Study) -> None:
+        """Close any run left RUNNING by a trial that has ended (its worker was killed, say)."""
+        ended = (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+        )
+        for trial in study.get_trials(deepcopy=False, states=ended):
+            run_id = trial.user_attrs.get("mlflow_run_id")
+            if run_id and self.client.get_run(run_id).info.status == "RUNNING":
+                if trial.state == optuna.trial.TrialState.FAIL:
+                    self.close_dead_trial(trial)
+                else:
+                    self.end_child(run_id, trial.state)
