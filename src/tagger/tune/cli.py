@@ -62,8 +62,10 @@ def quiet() -> None:
         "Starting from v1.9.0",  # the default logger's notice; trials log to MLflow
         r"The number of training batches",
         r".*LeafSpec",
+        "No positive samples",  # a class absent from the two sanity-check batches
     ):
         warnings.filterwarnings("ignore", message=message)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def main(argv: list[str] | None = None) -> None:

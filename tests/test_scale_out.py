@@ -1,0 +1,111 @@
+"""Several worker processes on one study: PostgreSQL and journal-file storages, killed workers, exact counts."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+import sqlalchemy
+import yaml
+from conftest import tiny_args
+from mlflow.tracking import MlflowClient
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+SERVER = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local server, dropped afterwards."""
+    admin = sqlalchemy.create_engine(
+        f"{SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    try:
+        connection = admin.connect()
+    except sqlalchemy.exc.OperationalError as err:
+        message = f"no PostgreSQL server at {SERVER} ({str(err).splitlines()[0]}); .ci/run starts one"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"tagger_test_{uuid.uuid4().hex[:8]}"
+    connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    yield f"{SERVER}/{name}"
+    connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    connection.close()
+    admin.dispose()
+
+
+def tune_command(tmp_path, data_dir, storage, *extra):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"model.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}))
+    return [
+        sys.executable, "-m", "tagger.tune", "--study-name", "s", "--storage", storage,
+        "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--search-space", str(space),
+        "--output-dir", str(tmp_path / "out"), "--pruner", "none", "--heartbeat-interval", "1", "--grace-period", "3",
+        *tiny_args(data_dir, tmp_path), *extra,
+    ]  # fmt: skip
+
+
+def load(storage: str) -> optuna.Study:
+    if storage.startswith("journal:"):
+        storage = JournalStorage(JournalFileBackend(storage.removeprefix("journal:")))
+    return optuna.load_study(study_name="s", storage=storage)
+
+
+def check_study(storage, tmp_path, n_trials):
+    study = load(storage)
+    finished = study.get_trials(states=FINISHED)
+    assert len(finished) == n_trials
+    assert len({t.number for t in study.trials}) == len(study.trials)
+    assert all(t.params and t.value is not None for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("s").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len({r.data.tags["mlflow.parentRunId"] for r in children}) == 1
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == [t.number for t in study.trials]
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    return study
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql", "journal"])
+def test_two_workers_finish_exactly_the_requested_trials(backend, postgres_url, data_dir, tmp_path):
+    storage = postgres_url if backend == "postgresql" else f"journal:{tmp_path}/optuna.journal"
+    subprocess.run(
+        tune_command(tmp_path, data_dir, storage, "--workers", "2", "--n-trials", "5"), check=True, timeout=240
+    )
+    study = check_study(storage, tmp_path, n_trials=5)
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both processes ran trials
+    assert (tmp_path / "out" / "trials.csv").exists() and (tmp_path / "out" / "best.ckpt").exists()
+
+
+@pytest.mark.postgres
+def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, data_dir, tmp_path):
+    """Two workers (as on two machines); one is SIGKILLed mid-trial; the other retries its trial."""
+    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "3"]
+    command = tune_command(tmp_path, data_dir, postgres_url, *long_trials)
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115
+    victim = subprocess.Popen(command, stdout=logs[0], stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "out" / "trials").glob("trial_*/resume/last.ckpt")):
+        time.sleep(0.2)  # the victim is training and has saved an epoch
+    survivor = subprocess.Popen(command, stdout=logs[1], stderr=subprocess.STDOUT)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert survivor.wait(timeout=300) == 0, (tmp_path / "worker1.log").read_text()
+
+    study = check_study(postgres_url, tmp_path, n_trials=3)
+    (killed,) = study.get_trials(states=(TrialState.FAIL,))
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
+    assert retry.state in FINISHED and retry.params == killed.params
+    assert retry.user_attrs["resumed_from_epoch"] >= 1
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "FAILED"
