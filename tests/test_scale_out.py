@@ -1,5 +1,6 @@
 """Several worker processes on one study: PostgreSQL and journal-file storages, killed workers, exact counts."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -109,3 +110,30 @@ def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, d
     assert retry.user_attrs["resumed_from_epoch"] >= 1
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "FAILED"
+
+
+@pytest.mark.postgres
+def test_losing_the_database_mid_study_stops_with_one_message_and_keeps_the_trials(postgres_url, data_dir, tmp_path):
+    command = tune_command(tmp_path, data_dir, postgres_url, "--n-trials", "50", "--trainer.min_epochs", "10")
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
+    worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        with contextlib.suppress(KeyError):  # the study appears with the first trial
+            if load(postgres_url).get_trials(states=FINISHED):
+                break
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:  # the server refuses this database from now on
+        connection.execute(sqlalchemy.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        connection.execute(
+            sqlalchemy.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        )
+        assert worker.wait(timeout=120) != 0
+        output = (tmp_path / "worker.log").read_text()
+        assert "tagger: error: lost the Optuna storage" in output and "Traceback" not in output.split("error: lost")[1]
+        connection.execute(sqlalchemy.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+    admin.dispose()
+    kept = load(postgres_url).get_trials(states=FINISHED)
+    assert kept and all(t.value is not None for t in kept if t.state == TrialState.COMPLETE)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import optuna
+import sqlalchemy
 import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -29,6 +30,7 @@ from tagger.tune.storage import (
 from tagger.tune.tracking import Tracking, redact
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
 
 
 @dataclass
@@ -221,11 +223,40 @@ def run_study(
     except KeyboardInterrupt:
         status = "KILLED"
         raise
+    except Exception as err:
+        lost = storage_error(err)
+        if lost is None:
+            raise
+        status = "FAILED"
+        raise TaggerError(
+            f"lost the Optuna storage {redact(opts.storage)} ({redact(str(lost)).splitlines()[0]}); the trials that "
+            "finished are stored there. Rerun the same command when it is reachable again to resume"
+        ) from None
     finally:
         admission.close()
         if opts.role == "main":
-            tracking.reconcile(study)
-            write_outputs(study, opts.out, base_args, tracking, opts.storage, time.perf_counter() - start)
-            tracking.close_parent(status)
-            print(f"outputs in {opts.out}", flush=True)
+            finish(study, opts, base_args, tracking, status, time.perf_counter() - start)
     return study
+
+
+def storage_error(err: BaseException) -> BaseException | None:
+    """The storage failure behind err, if any (Optuna can mask it with an error of its own while failing)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, STORAGE_ERRORS):
+            return err.__cause__ if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ else err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def finish(study, opts: TuneOptions, base_args: list[str], tracking: Tracking, status: str, wall_s: float) -> None:
+    """Outputs and closed runs; with the storage gone there is nothing to read them from, so say so."""
+    try:
+        tracking.reconcile(study)
+        write_outputs(study, opts.out, base_args, tracking, opts.storage, wall_s)
+        print(f"outputs in {opts.out}", flush=True)
+    except STORAGE_ERRORS:
+        print(f"outputs not written: {redact(opts.storage)} is unreachable", file=sys.stderr, flush=True)
+    finally:
+        tracking.close_parent(status)
