@@ -20,8 +20,15 @@ PLOTS = {
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """The trials dataframe, best value first (the seed lesson's table)."""
-    return study.trials_dataframe().sort_values("value", ascending=False, na_position="last")
+    """The trials dataframe, best validation F1 first (the seed lesson's table)."""
+    table = study.trials_dataframe()
+    if table.empty:
+        return table
+    # Complete trials first: a pruned trial's value is its last intermediate val/ap, not a validation F1.
+    complete = table["state"] == TrialState.COMPLETE.name
+    return (
+        table.assign(_complete=complete).sort_values(["_complete", "value"], ascending=False).drop(columns="_complete")
+    )
 
 
 def write_plots(study: optuna.Study, output_dir: Path) -> dict[str, str]:

@@ -119,7 +119,10 @@ def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """One line per finished trial."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = max(done, key=lambda t: t.value) if done else None
-    value = "-" if trial.value is None else f"{trial.value:.4f}"
+    if trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
+        value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
+    else:
+        value = "-" if trial.value is None else f"{trial.value:.4f}"
     best_text = "-" if best is None else f"{best.value:.4f} (trial {best.number})"
     seconds = trial.duration.total_seconds() if trial.duration else 0.0
     print(
