@@ -75,3 +75,16 @@ def test_user_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
     assert str(exit_info.value).startswith("tagger: error:") and "projects.json" in str(exit_info.value)
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_bf16_mixed_precision_on_cpu(impl, data_dir, tmp_path):
+    args = tiny_args(data_dir, tmp_path, "--trainer.precision", "bf16-mixed", "--model.impl", impl)
+    built = cli_main(["fit", *args, "--trainer.max_epochs", "1"])
+    assert built.trainer.precision == "bf16-mixed" and built.model.net.fast == (impl == "fast")
+    assert torch.isfinite(torch.tensor(built.trainer.callback_metrics["val/loss"].item()))
+
+
+def test_char_models_use_the_fast_path_by_default(trained):
+    built, _ = trained
+    assert built.model.hparams.impl == "auto" and built.model.net.fast

@@ -41,12 +41,13 @@ class TaggerModule(L.LightningModule):
         self.net = CharCNN(
             vocab_size,
             num_classes,
-            embedding_dim,
-            filter_sizes,
-            num_filters,
-            hidden_dim,
-            dropout_p,
-            activation,
+            embedding_dim=embedding_dim,
+            filter_sizes=filter_sizes,
+            num_filters=num_filters,
+            hidden_dim=hidden_dim,
+            dropout_p=dropout_p,
+            activation=activation,
+            impl=impl,
         )
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.loss_fn = nn.BCEWithLogitsLoss(weight=weight)
