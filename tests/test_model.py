@@ -31,3 +31,16 @@ def test_seed_layout_has_no_activation_by_default():
     assert not net.relu and net.embedding.padding_idx == 0
     assert [c.kernel_size[0] for c in net.convs] == list(range(1, 11))
     assert net.fc1.in_features == 128 * 10
+
+
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_fast_and_reference_networks_agree(activation):
+    torch.manual_seed(0)
+    kwargs = dict(vocab_size=30, num_classes=4, embedding_dim=16, num_filters=8, hidden_dim=8, activation=activation)
+    fast, reference = CharCNN(**kwargs, impl="fast"), CharCNN(**kwargs, impl="reference")
+    reference.load_state_dict(fast.state_dict())  # same parameters: checkpoints work with either
+    tokens = torch.randint(1, 30, (4, 23))
+    tokens[1, 7:] = 0
+    fast.eval(), reference.eval()
+    assert torch.allclose(fast(tokens), reference(tokens), rtol=1e-4, atol=1e-5)
+    assert CharCNN(vocab_size=30, num_classes=2).fast and not CharCNN(vocab_size=50_000, num_classes=2).fast
