@@ -15,7 +15,7 @@ install: ## create .venv with the CPU build of torch and the package (editable, 
 	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
 	$(BIN)/pip install -e ".[dev]"
 
-test: ## run the test suite (data: $$TAGGER_DATA_DIR, default ../shared/data)
+test: ## run the test suite (data: TAGGER_DATA_DIR, default ../shared/data)
 	$(BIN)/python -m pytest
 
 lint: ## ruff lint and format check
@@ -26,8 +26,17 @@ format: ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-fit: ## train the seed CNN on $$TAGGER_DATA_DIR
+fit: ## train the seed CNN on the data in TAGGER_DATA_DIR
 	$(BIN)/python -m tagger.cli fit --config configs/cnn.yaml
 
-clean: ## remove outputs (logs, checkpoints)
-	rm -rf lightning_logs
+tune: ## a 50-trial study with the seed's search space (studies/tagger/)
+	$(BIN)/python -m tagger.tune --n-trials 50
+
+mlflow-ui: ## MLflow UI on the embedded store, at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+bench: ## reference vs fast char-CNN, train epoch and inference, float32 and bf16
+	$(BIN)/python benchmarks/bench_cnn.py
+
+clean: ## remove outputs (logs, checkpoints, studies)
+	rm -rf lightning_logs studies
