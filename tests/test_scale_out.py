@@ -85,6 +85,7 @@ def test_two_workers_finish_exactly_the_requested_trials(backend, postgres_url, 
     )
     study = check_study(storage, tmp_path, n_trials=5)
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both processes ran trials
+    assert len({tuple(t.params.values()) for t in study.trials}) == len(study.trials)  # each its own proposals
     assert (tmp_path / "out" / "trials.csv").exists() and (tmp_path / "out" / "best.ckpt").exists()
 
 
@@ -98,7 +99,7 @@ def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, d
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((tmp_path / "out" / "trials").glob("trial_*/resume/last.ckpt")):
         time.sleep(0.2)  # the victim is training and has saved an epoch
-    survivor = subprocess.Popen(command, stdout=logs[1], stderr=subprocess.STDOUT)
+    survivor = subprocess.Popen([*command, "--seed", "7"], stdout=logs[1], stderr=subprocess.STDOUT)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     assert survivor.wait(timeout=300) == 0, (tmp_path / "worker1.log").read_text()

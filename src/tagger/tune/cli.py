@@ -28,7 +28,9 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
     p.add_argument("--sampler", choices=["tpe", "random"], default=defaults.sampler)
     p.add_argument("--pruner", choices=["median", "hyperband", "none"], default=defaults.pruner)
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="sampler seed")
+    p.add_argument(
+        "--seed", type=int, default=defaults.seed, help="sampler seed; give each machine of a shared study its own"
+    )
     p.add_argument("--search-space", default=defaults.search_space)
     p.add_argument(
         "--tracking-uri",
@@ -44,6 +46,7 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
     )
     p.add_argument("--max-retries", type=int, default=defaults.max_retries, help="retries of a dead worker's trial")
     p.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     args, rest = p.parse_known_args(argv)
     if args.workers < 1 or args.n_trials < 1:
         p.error("--workers and --n-trials must be at least 1")

@@ -14,7 +14,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.errors import TaggerError
-from tagger.tune.tracking import redact
+from tagger.tune.tracking import redact, retry_racing
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "oracle")
 JOURNAL = "journal:"
@@ -61,11 +61,13 @@ def make_storage(
             "and workers fail with 'database is locked'. Use --storage journal:optuna.journal on one machine, "
             "or a PostgreSQL URL for several machines"
         )
-    return RDBStorage(
-        url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=on_stale,
+    return retry_racing(  # workers starting together on a fresh database all create its tables
+        lambda: RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=on_stale,
+        )
     )
 
 

@@ -27,7 +27,7 @@ from tagger.tune.storage import (
     fail_dead_local_trials,
     make_storage,
 )
-from tagger.tune.tracking import Tracking, redact
+from tagger.tune.tracking import Tracking, redact, retry_racing
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -51,6 +51,7 @@ class TuneOptions:
     grace_period: int = 30
     max_retries: int = 2
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
+    worker_index: int = 0  # offsets the sampler seed, or every worker would propose the same parameters
 
     @property
     def out(self) -> Path:
@@ -78,7 +79,7 @@ def open_study(
             study_name=opts.study_name,
             storage=storage,
             direction="maximize",
-            sampler=make_sampler(opts.sampler, opts.seed),
+            sampler=make_sampler(opts.sampler, opts.seed + opts.worker_index),
             pruner=pruner or make_pruner(opts.pruner),
             load_if_exists=True,
         )
@@ -173,7 +174,7 @@ def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> Non
     threads = opts.threads or max(1, (os.cpu_count() or 1) // opts.workers)
     command = [sys.executable, "-m", "tagger.tune", *argv, "--workers", "1", "--role", "worker"]
     command += ["--threads", str(threads)]
-    workers = [subprocess.Popen(command) for _ in range(opts.workers)]
+    workers = [subprocess.Popen([*command, "--worker-index", str(i)]) for i in range(opts.workers)]
     try:
         codes = [w.wait() for w in workers]
     except KeyboardInterrupt:
@@ -205,12 +206,17 @@ def run_study(
     tracking = Tracking(opts.tracking_uri, experiment=opts.study_name)
     stale = StaleTrials(opts.max_retries, close_run=tracking.close_dead_trial)
     storage = make_storage(opts.storage, opts.workers, stale, opts.heartbeat_interval, opts.grace_period)
-    study = open_study(opts, storage, pruner)
-    tracking.open_parent(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": redact(opts.storage)})
+    study = retry_racing(lambda: open_study(opts, storage, pruner))
+    admission = Admission(opts.storage, opts.study_name)
+    admission.acquire()  # workers starting together must find one parent run, not create one each
+    try:
+        tags = {"optuna.study_name": opts.study_name, "optuna.storage": redact(opts.storage)}
+        tracking.open_parent(study, tags=tags)
+    finally:
+        admission.release()
     tracking.reconcile(study)
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
     stop = StopRequest()
-    admission = Admission(opts.storage, opts.study_name)
     retry = RetryHeartbeatStaleTrialCallback(max_retry=opts.max_retries)
     objective = Objective(base_args, space, tracking, opts.out, stop, admission, retry)
     start, status = time.perf_counter(), "FINISHED"

@@ -1,7 +1,10 @@
 """MLflow: one parent run per study, one child run per trial, every run closed with its true outcome."""
 
+import random
 import re
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import optuna
 from mlflow.entities import RunStatus
@@ -10,6 +13,20 @@ from mlflow.tracking import MlflowClient
 from tagger.errors import TaggerError
 
 PARENT_ATTR = "mlflow_parent_run_id"
+T = TypeVar("T")
+
+
+def retry_racing(fn: Callable[[], T], attempts: int = 4) -> T:
+    """Set-up that races with other workers starting at the same moment (both creating the tables of a fresh
+    database, or the same experiment) succeeds once the winner is done: try again after a random pause."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random() * 2)
+    raise AssertionError("unreachable")
 
 
 def redact(uri: str) -> str:
@@ -23,15 +40,18 @@ class Tracking:
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.uri = tracking_uri
         try:
-            self.client = MlflowClient(tracking_uri)
-            found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            self.client, self.experiment_id = retry_racing(lambda: self._connect(experiment))
         except Exception as err:  # MLflow raises many types (connection, SQL, permissions) for one problem
             raise TaggerError(
                 f"cannot use MLflow tracking URI {redact(tracking_uri)}: {redact(str(err)).splitlines()[0]}; "
                 "check --tracking-uri / $MLFLOW_TRACKING_URI"
             ) from None
         self.parent_id: str | None = None
+
+    def _connect(self, experiment: str) -> tuple[MlflowClient, str]:
+        client = MlflowClient(self.uri)
+        found = client.get_experiment_by_name(experiment)
+        return client, found.experiment_id if found else client.create_experiment(experiment)
 
     def open_parent(self, study: optuna.Study, tags: dict[str, str]) -> str:
         """The study's parent run, created once and marked running again on resume."""
