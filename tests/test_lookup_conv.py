@@ -39,6 +39,17 @@ def _params(embedding: nn.Embedding, convs: Sequence[nn.Conv1d]) -> list[Tensor]
     return [embedding.weight, *(p for conv in convs for p in (conv.weight, conv.bias))]
 
 
+def _grad_pairs(
+    tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.Conv1d], params: list[Tensor], relu: bool = False
+) -> list[tuple[Tensor, Tensor]]:
+    """(lookup, reference) gradients of params for one random upstream gradient."""
+    expected = reference_conv_max(tokens, embedding, convs, relu)
+    upstream = torch.randn_like(expected)
+    grads_expected = torch.autograd.grad(expected, params, upstream)
+    grads = torch.autograd.grad(lookup_conv_max(tokens, embedding, convs, relu), params, upstream)
+    return list(zip(grads, grads_expected, strict=True))
+
+
 def _rel_err(actual: Tensor, expected: Tensor) -> float:
     return ((actual.double() - expected.double()).norm() / expected.double().norm()).item()
 
@@ -67,15 +78,11 @@ def test_gradients_match_reference(sizes: tuple[int, ...], relu: bool, length: i
     # whose ties do not matter (they only reach the bias and the gradient-free padding row).
     embedding, convs = _layers(sizes, torch.float64)
     tokens = _tokens(4, length)
-    params = _params(embedding, convs)
-    expected = reference_conv_max(tokens, embedding, convs, relu)
-    upstream = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad(expected, params, upstream)
-    grads = torch.autograd.grad(lookup_conv_max(tokens, embedding, convs, relu), params, upstream)
-    for grad, grad_expected in zip(grads, grads_expected, strict=True):
+    pairs = _grad_pairs(tokens, embedding, convs, _params(embedding, convs), relu)
+    for grad, grad_expected in pairs:
         assert grad.dtype == grad_expected.dtype
         assert _rel_err(grad, grad_expected) < 1e-5
-    assert torch.equal(grads[0][0], torch.zeros(EMBED, dtype=torch.float64))
+    assert torch.equal(pairs[0][0][0], torch.zeros(EMBED, dtype=torch.float64))
 
 
 def test_nonzero_padding_row_matches_reference() -> None:
@@ -84,16 +91,12 @@ def test_nonzero_padding_row_matches_reference() -> None:
     with torch.no_grad():
         embedding.weight[0].normal_()
     tokens = _tokens(4, 6)
-    params = _params(embedding, convs)
     expected = reference_conv_max(tokens, embedding, convs)
-    actual = lookup_conv_max(tokens, embedding, convs)
-    assert _rel_err(actual, expected) < 1e-10
-    upstream = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad(expected, params, upstream)
-    grads = torch.autograd.grad(actual, params, upstream)
-    for grad, grad_expected in zip(grads, grads_expected, strict=True):
+    assert _rel_err(lookup_conv_max(tokens, embedding, convs), expected) < 1e-10
+    pairs = _grad_pairs(tokens, embedding, convs, _params(embedding, convs))
+    for grad, grad_expected in pairs:
         assert _rel_err(grad, grad_expected) < 1e-10
-    assert torch.equal(grads[0][0], torch.zeros(EMBED, dtype=torch.float64))
+    assert torch.equal(pairs[0][0][0], torch.zeros(EMBED, dtype=torch.float64))
 
 
 def test_frozen_embedding_still_trains_convs() -> None:
@@ -101,11 +104,7 @@ def test_frozen_embedding_still_trains_convs() -> None:
     embedding.weight.requires_grad_(False)
     tokens = _tokens(3, 7)
     params = [p for conv in convs for p in conv.parameters()]
-    expected = reference_conv_max(tokens, embedding, convs)
-    upstream = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad(expected, params, upstream)
-    grads = torch.autograd.grad(lookup_conv_max(tokens, embedding, convs), params, upstream)
-    for grad, grad_expected in zip(grads, grads_expected, strict=True):
+    for grad, grad_expected in _grad_pairs(tokens, embedding, convs, params):
         assert _rel_err(grad, grad_expected) < 1e-10
 
 
@@ -125,13 +124,9 @@ def test_long_batch_is_processed_in_blocks(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(lookup_conv._BLOCK_ELEMENTS, "cpu", 2 * 9 * (FILTERS + 1))
     embedding, convs = _layers((2, 3), torch.float64)
     tokens = _tokens(5, 9)
-    params = _params(embedding, convs)
     expected = reference_conv_max(tokens, embedding, convs)
-    actual = lookup_conv_max(tokens, embedding, convs)
-    assert _rel_err(actual, expected) < 1e-10
-    upstream = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad(expected, params, upstream)
-    for grad, grad_expected in zip(torch.autograd.grad(actual, params, upstream), grads_expected, strict=True):
+    assert _rel_err(lookup_conv_max(tokens, embedding, convs), expected) < 1e-10
+    for grad, grad_expected in _grad_pairs(tokens, embedding, convs, _params(embedding, convs)):
         assert _rel_err(grad, grad_expected) < 1e-10
 
 
@@ -182,11 +177,7 @@ def test_autocast_cuda(dtype: torch.dtype) -> None:
 def test_cuda_matches_reference() -> None:
     embedding, convs = _layers(tuple(range(1, 11)), torch.float64, device="cuda")
     tokens = _tokens(4, 12, device="cuda")
-    params = _params(embedding, convs)
     expected = reference_conv_max(tokens, embedding, convs, relu=True)
-    actual = lookup_conv_max(tokens, embedding, convs, relu=True)
-    assert _rel_err(actual, expected) < 1e-10
-    upstream = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad(expected, params, upstream)
-    for grad, grad_expected in zip(torch.autograd.grad(actual, params, upstream), grads_expected, strict=True):
+    assert _rel_err(lookup_conv_max(tokens, embedding, convs, relu=True), expected) < 1e-10
+    for grad, grad_expected in _grad_pairs(tokens, embedding, convs, _params(embedding, convs), relu=True):
         assert _rel_err(grad, grad_expected) < 1e-10
