@@ -100,18 +100,19 @@ class Objective:
             cli = build([*self.base_args, f"--trainer.default_root_dir={trial_dir}", *quiet], params)
             trainer = cli.trainer
             trainer.logger = MLFlowLogger(tracking_uri=self.tracking.uri, run_id=run_id)
+            if not _has(trainer, EarlyStopping):  # a config without them still tunes sensibly
+                trainer.callbacks.append(EarlyStopping(monitor="val/loss", patience=10))
+            if not _has(trainer, ModelCheckpoint):  # first, so it stays trainer.checkpoint_callback (the best)
+                trainer.callbacks.append(ModelCheckpoint(monitor="val/loss"))
             trainer.callbacks.append(PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR))
             trainer.callbacks.append(StopOnRequest(self.stop_requested))
             # Every epoch's end state (weights, optimiser, loops), overwritten: what a retry resumes from.
             trainer.callbacks.append(
                 ModelCheckpoint(dirpath=resume.parent, filename=resume.stem, save_top_k=1, enable_version_counter=False)
             )
-            if not _has(trainer, EarlyStopping):  # a config without them still tunes sensibly
-                trainer.callbacks.append(EarlyStopping(monitor="val/loss", patience=10))
-            if not _has(trainer, ModelCheckpoint):
-                trainer.callbacks.append(ModelCheckpoint(monitor="val/loss"))
-            if resume.exists():
-                trial.set_user_attr("resumed_from_epoch", torch.load(resume, weights_only=True)["epoch"] + 1)
+            if resume.exists():  # mmap: read the epoch without loading the weights twice
+                epoch = torch.load(resume, weights_only=True, mmap=True)["epoch"]
+                trial.set_user_attr("resumed_from_epoch", epoch + 1)
             try:
                 trainer.fit(cli.model, cli.datamodule, ckpt_path=resume if resume.exists() else None)
             finally:
@@ -121,16 +122,13 @@ class Objective:
         except optuna.TrialPruned:
             self.tracking.end_child(run_id, TrialState.PRUNED)
             raise
-        except TrialInterrupted:
+        except (TrialInterrupted, KeyboardInterrupt, SystemExit) as err:
             self.tracking.end_child(run_id, TrialState.FAIL, "interrupted")
             self.retry(trial.study, trial.study._storage.get_trial(trial._trial_id))  # a rerun resumes it
             keep_dir = True
-            raise
-        except (KeyboardInterrupt, SystemExit):  # a second Ctrl-C: Lightning exits; Optuna must still see it
-            self.tracking.end_child(run_id, TrialState.FAIL, "interrupted")
-            self.retry(trial.study, trial.study._storage.get_trial(trial._trial_id))
-            keep_dir = True
-            raise KeyboardInterrupt from None
+            if isinstance(err, TrialInterrupted):
+                raise
+            raise KeyboardInterrupt from None  # a second Ctrl-C: Lightning exits; Optuna must still see it
         except Exception as err:
             self.tracking.end_child(run_id, TrialState.FAIL, f"{type(err).__name__}: {err}")
             raise
