@@ -19,6 +19,7 @@ from optuna_integration import PyTorchLightningPruningCallback
 from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, cli_main
 from tagger.metrics import classification_report
+from tagger.tune.report import best_trial
 from tagger.tune.search_space import Param, suggest, to_cli_args
 from tagger.tune.storage import WORKER, Admission
 from tagger.tune.tracking import Tracking
@@ -156,8 +157,8 @@ class Objective:
 
     def _keep_if_best(self, trial: optuna.Trial, value: float, checkpoint: str) -> None:
         """Keep the model of a trial that beats every finished one; the report keeps only the best's."""
-        done = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        if checkpoint and (not done or value > max(done)):
+        best = best_trial(trial.study)
+        if checkpoint and (best is None or value > best.value):
             models = self.output_dir / "models"
             models.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(checkpoint, models / f"trial_{trial.number}.ckpt")

@@ -19,6 +19,12 @@ PLOTS = {
 }
 
 
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The complete trial with the highest validation F1 (None before the first; study.best_trial raises)."""
+    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(completed, key=lambda t: t.value) if completed else None
+
+
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """The trials dataframe, best validation F1 first (the seed lesson's table)."""
     table = study.trials_dataframe()
@@ -116,8 +122,7 @@ def write_outputs(
     wall_s: float,
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    best = max(completed, key=lambda t: t.value) if completed else None
+    best = best_trial(study)
     table = trials_table(study)
     table.to_csv(output_dir / "trials.csv", index=False)
     skipped = write_plots(study, output_dir)

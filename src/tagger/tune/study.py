@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from tagger.errors import TaggerError
 from tagger.tune.objective import Objective, build
-from tagger.tune.report import write_outputs
+from tagger.tune.report import best_trial, write_outputs
 from tagger.tune.search_space import example_values, load_search_space
 from tagger.tune.storage import (
     Admission,
@@ -118,8 +118,7 @@ class StopRequest:
 
 def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """One line per finished trial."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    best = max(done, key=lambda t: t.value) if done else None
+    best = best_trial(study)
     if trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
         value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
     else:
