@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: help install test test-all lint format fit tune mlflow-ui bench clean
+.PHONY: help install test test-fast lint format fit tune mlflow-ui bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -15,8 +15,11 @@ install: ## create .venv with the CPU build of torch and the package (editable, 
 	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
 	$(BIN)/pip install -e ".[dev]"
 
-test: ## run the test suite (data: TAGGER_DATA_DIR, default ../shared/data)
+test: ## run the whole test suite, slow end-to-end tests included (what CI runs)
 	$(BIN)/python -m pytest
+
+test-fast: ## the edit loop: every test not marked slow
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: ## ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks

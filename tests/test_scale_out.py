@@ -18,6 +18,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+pytestmark = pytest.mark.slow  # real worker processes, each a whole study
+
 SERVER = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -76,10 +78,12 @@ def check_study(storage, tmp_path, n_trials):
     return study
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgresql", "journal"])
-def test_two_workers_finish_exactly_the_requested_trials(backend, postgres_url, data_dir, tmp_path):
-    storage = postgres_url if backend == "postgresql" else f"journal:{tmp_path}/optuna.journal"
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres), "journal"])
+def test_two_workers_finish_exactly_the_requested_trials(backend, request, data_dir, tmp_path):
+    if backend == "postgresql":
+        storage = request.getfixturevalue("postgres_url")
+    else:
+        storage = f"journal:{tmp_path}/optuna.journal"
     subprocess.run(
         tune_command(tmp_path, data_dir, storage, "--workers", "2", "--n-trials", "5"), check=True, timeout=240
     )

@@ -9,13 +9,13 @@ from conftest import REPO, tiny_args
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tagger.cli import cli_main
+from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
-from tagger.tune.cli import parse
-from tagger.tune.objective import PRUNING_MONITOR, build
-from tagger.tune.search_space import example_values, load_search_space
-from tagger.tune.study import TuneOptions, make_pruner, run_study
-from tagger.tune.tracking import redact
+from tagger.tune.objective import PRUNING_MONITOR
+from tagger.tune.options import TuneOptions, parse
+from tagger.tune.runner import make_pruner, run_study
+from tagger.tune.search_space import example_values, load_search_space, to_cli_args
+from tagger.tune.storage import redact
 
 SPACE = {
     "model.lr": {"type": "float", "low": 1e-9, "high": 3e-2, "log": True},
@@ -61,6 +61,7 @@ def runs_by_trial(options):
     return parents, children
 
 
+@pytest.mark.slow
 def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args, data_dir, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -102,6 +103,7 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     assert same_parent.info.run_id == parent.info.run_id and len(children) == 4
 
 
+@pytest.mark.slow
 def test_default_pruner_prunes_a_clearly_bad_trial(options, data_dir, tmp_path):
     """Five learning trials, then one whose learning rate is ~0: the median pruner stops it after warm-up."""
     options.n_trials = 6
@@ -119,11 +121,12 @@ def test_default_pruner_prunes_a_clearly_bad_trial(options, data_dir, tmp_path):
 
 
 def test_monitored_metric_is_logged(data_dir, tmp_path):
-    cli = build(tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1"), {})
+    cli = build(tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1"))
     cli.trainer.fit(cli.model, cli.datamodule)
     assert PRUNING_MONITOR in cli.trainer.callback_metrics
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(options, base_args):
     options.n_trials = 1
     study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
@@ -184,7 +187,7 @@ def test_shipped_search_space_is_the_seeds_and_parses(data_dir, tmp_path):
         "model.lr",
     }
     assert space["model.lr"].log and (space["model.lr"].low, space["model.lr"].high) == (5e-5, 5e-4)
-    cli = build(tiny_args(data_dir, tmp_path), example_values(space))
+    cli = build([*tiny_args(data_dir, tmp_path), *to_cli_args(example_values(space))])
     assert cli.model.hparams.embedding_dim == 128
 
 
@@ -199,6 +202,7 @@ def test_command_line_splits_tuning_options_from_fit_overrides():
     assert rest[-4:] == ["--trainer.max_epochs", "20", "--data.batch_size", "32"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(options, base_args, tmp_path):
     import signal
     import subprocess

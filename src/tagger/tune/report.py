@@ -6,9 +6,12 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from tagger.tune.tracking import Tracking, redact
+from tagger.cli import build
+from tagger.tune.record import TrialRecord, best_trial
+from tagger.tune.search_space import to_cli_args
+from tagger.tune.storage import StorageURL
 
 PLOTS = {
     "optimization_history": optuna.visualization.plot_optimization_history,
@@ -17,12 +20,6 @@ PLOTS = {
     "parallel_coordinate": optuna.visualization.plot_parallel_coordinate,
     "intermediate_values": optuna.visualization.plot_intermediate_values,
 }
-
-
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The complete trial with the highest validation F1 (None before the first; study.best_trial raises)."""
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(completed, key=lambda t: t.value) if completed else None
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -50,21 +47,20 @@ def write_plots(study: optuna.Study, output_dir: Path) -> dict[str, str]:
     return skipped
 
 
-def best_config(base_args: list[str], trial: optuna.trial.FrozenTrial) -> str:
+def best_config(base_args: list[str], trial: FrozenTrial) -> str:
     """A complete fit config with the best trial's values, retrainable with `tagger.cli fit --config`."""
-    from tagger.tune.objective import build
-
-    cli = build(base_args, trial.params)
+    record = TrialRecord.of(trial)
+    cli = build([*base_args, *to_cli_args(trial.params)])
     header = (
         f"# Best trial {trial.number} of study; val macro F1 {trial.value:.4f}, "
-        f"test macro F1 {trial.user_attrs.get('test_f1', float('nan')):.4f}, "
-        f"threshold {trial.user_attrs.get('threshold', float('nan')):.4f} (tuned after fit).\n"
+        f"test macro F1 {record.metric('test_f1'):.4f}, "
+        f"threshold {record.metric('threshold'):.4f} (tuned after fit).\n"
         f"# Retrain: python -m tagger.cli fit --config best.yaml\n"
     )
     return header + cli.parser.dump(cli.config, skip_none=False)
 
 
-def link_best_model(best: optuna.trial.FrozenTrial | None, output_dir: Path) -> None:
+def link_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
     """best.ckpt is the best trial's model; the models of trials it beat are deleted."""
     models, target = output_dir / "models", output_dir / "best.ckpt"
     source = models / f"trial_{best.number}.ckpt" if best else None
@@ -80,12 +76,12 @@ def link_best_model(best: optuna.trial.FrozenTrial | None, output_dir: Path) -> 
             other.unlink()
 
 
-def summary(study: optuna.Study, best, storage: str, wall_s: float, skipped: dict[str, str]) -> str:
+def summary(study: optuna.Study, best: FrozenTrial | None, storage: StorageURL, wall_s: float, skipped) -> str:
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     lines = [
         f"# Study {study.study_name}",
         "",
-        f"- storage: {redact(storage)}",
+        f"- storage: {storage}",
         f"- trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
         + (f", {counts['RUNNING']} running" if counts["RUNNING"] else ""),
         f"- wall time of this run: {wall_s:.0f} s; sum of trial durations: "
@@ -93,16 +89,15 @@ def summary(study: optuna.Study, best, storage: str, wall_s: float, skipped: dic
     ]
     if best is None:
         return "\n".join([*lines, "", "No trial has completed yet."]) + "\n"
-    attrs = best.user_attrs
+    record = TrialRecord.of(best)
     lines += [
         "",
         f"## Best trial: {best.number}",
         "",
         f"- validation macro F1 (the objective): {best.value:.4f}",
-        f"- test: precision {attrs.get('test_precision', float('nan')):.4f}, "
-        f"recall {attrs.get('test_recall', float('nan')):.4f}, "
-        f"macro F1 {attrs.get('test_f1', float('nan')):.4f}",
-        f"- threshold {attrs.get('threshold', float('nan')):.4f}, epochs {attrs.get('epochs', '?')}",
+        f"- test: precision {record.metric('test_precision'):.4f}, recall {record.metric('test_recall'):.4f}, "
+        f"macro F1 {record.metric('test_f1'):.4f}",
+        f"- threshold {record.metric('threshold'):.4f}, epochs {record.epochs if record.epochs is not None else '?'}",
         "",
         "| param | value |",
         "|---|---|",
@@ -114,33 +109,20 @@ def summary(study: optuna.Study, best, storage: str, wall_s: float, skipped: dic
 
 
 def write_outputs(
-    study: optuna.Study,
-    output_dir: Path,
-    base_args: list[str],
-    tracking: Tracking,
-    storage: str,
-    wall_s: float,
-) -> None:
+    study: optuna.Study, output_dir: Path, base_args: list[str], storage: StorageURL, wall_s: float
+) -> list[Path]:
+    """Write the outputs; returns the files to attach to the study's tracked record."""
     output_dir.mkdir(parents=True, exist_ok=True)
     best = best_trial(study)
-    table = trials_table(study)
-    table.to_csv(output_dir / "trials.csv", index=False)
+    trials_table(study).to_csv(output_dir / "trials.csv", index=False)
     skipped = write_plots(study, output_dir)
     if best is not None:
         (output_dir / "best.yaml").write_text(best_config(base_args, best))
     link_best_model(best, output_dir)
     (output_dir / "summary.md").write_text(summary(study, best, storage, wall_s, skipped))
-    client, parent = tracking.client, tracking.parent_id
-    if parent:
-        if best is not None:
-            for key, value in best.params.items():  # tags, not params: a resumed study may find a new best
-                client.set_tag(parent, f"best.{key}", str(value))
-            client.log_metric(parent, "best_value", best.value, step=len(study.trials))
-            client.set_tag(parent, "best_trial", str(best.number))
-        for path in [
-            *sorted(output_dir.glob("*.html")),
-            *output_dir.glob("best.yaml"),
-            output_dir / "trials.csv",
-            output_dir / "summary.md",
-        ]:
-            client.log_artifact(parent, str(path))
+    return [
+        *sorted(output_dir.glob("*.html")),
+        *output_dir.glob("best.yaml"),
+        output_dir / "trials.csv",
+        output_dir / "summary.md",
+    ]

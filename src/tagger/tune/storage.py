@@ -1,36 +1,97 @@
-"""Optuna storages for one or many workers: heartbeats, retries of dead workers' trials, exact admission."""
+"""Optuna storages for one or many workers: the URL parsed once, heartbeats, retries of dead workers' trials,
+and the admission lock that makes a shared study end with exactly n_trials."""
 
 import fcntl
 import os
 import socket
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 
 from tagger.errors import TaggerError
-from tagger.tune.tracking import redact, retry_racing
+from tagger.tune.errors import retry_racing
 
-DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "oracle")
 JOURNAL = "journal:"
+DATABASES = ("sqlite", "postgresql", "mysql")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial, recorded on it
 
 
-def scheme(url: str) -> str:
-    return url.split(":", 1)[0].split("+", 1)[0]
+def _quote_password(url: str) -> str:
+    """A password with a raw '@' or ':' percent-encoded, so the URL parses as its author meant it: the host
+    follows the last '@' of the authority (SQLAlchemy would otherwise split at the first)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    userinfo, _, host = authority.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if colon:
+        userinfo = f"{user}:{quote(unquote(password), safe='')}"
+    return f"{scheme}://{userinfo}@{host}{slash}{path}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password masked, for messages, params and files."""
+    try:
+        return make_url(_quote_password(url)).render_as_string(hide_password=True)
+    except Exception:  # not a scheme://... URL (a journal file, a plain path): nothing to hide
+        return url
+
+
+@dataclass(frozen=True)
+class StorageURL:
+    """An Optuna storage, parsed once: a journal file (processes on one machine) or a database URL."""
+
+    url: str  # as given, password percent-encoded
+    kind: str  # "journal", "sqlite", "postgresql" or "mysql"
+    redacted: str
+    path: Path | None = None  # the journal file
+    host: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> "StorageURL":
+        if url.startswith(JOURNAL):
+            path = Path(url.removeprefix(JOURNAL))
+            return cls(url, "journal", url, path=path)
+        url = _quote_password(url)
+        try:
+            parsed = make_url(url)
+        except Exception:
+            parsed = None
+        if parsed is None or parsed.get_backend_name() not in DATABASES:
+            raise TaggerError(
+                f"--storage {redact(url)} is not a storage tagger.tune can use; give journal:FILE (one machine), "
+                "sqlite:///FILE (one worker) or postgresql://USER@HOST/DB (several machines)"
+            )
+        return cls(url, parsed.get_backend_name(), redact(url), host=parsed.host)
+
+    @property
+    def is_database(self) -> bool:
+        return self.kind != "journal"
+
+    def __str__(self) -> str:
+        return self.redacted
 
 
 def check_database(url: str, option: str) -> None:
     """Connect once, so a wrong URL fails in a second with one message; no-op for non-database URLs."""
-    if scheme(url) not in DATABASE_SCHEMES:
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:
+        return
+    if backend not in DATABASES:
         return
     try:
-        engine = sqlalchemy.create_engine(url, connect_args={} if url.startswith("sqlite") else {"connect_timeout": 5})
+        engine = sqlalchemy.create_engine(url, connect_args={} if backend == "sqlite" else {"connect_timeout": 5})
         with engine.connect():
             pass
         engine.dispose()
@@ -40,46 +101,43 @@ def check_database(url: str, option: str) -> None:
 
 
 def make_storage(
-    url: str,
+    storage: StorageURL,
     workers: int,
     on_stale: Callable[[optuna.Study, FrozenTrial], None],
     heartbeat_interval: int,
     grace_period: int,
 ) -> optuna.storages.BaseStorage:
-    """`journal:FILE` (processes on one machine) or a database URL (one or several machines).
-
-    Databases run with heartbeats: a trial whose worker stops beating for grace_period seconds is
-    marked FAILED by the next worker that looks, and on_stale queues its retry.
-    """
-    if url.startswith(JOURNAL):
-        path = Path(url.removeprefix(JOURNAL))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    if scheme(url) == "sqlite" and workers > 1:
+    """Databases run with heartbeats: a trial whose worker stops beating for grace_period seconds is marked
+    FAILED by the next worker that looks, and on_stale queues its retry."""
+    if storage.kind == "journal":
+        storage.path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(storage.path)))
+    if storage.kind == "sqlite" and workers > 1:
         raise TaggerError(
-            f"{redact(url)} cannot take {workers} parallel workers: SQLite locks the whole file for each write, "
+            f"{storage} cannot take {workers} parallel workers: SQLite locks the whole file for each write, "
             "and workers fail with 'database is locked'. Use --storage journal:optuna.journal on one machine, "
             "or a PostgreSQL URL for several machines"
         )
     return retry_racing(  # workers starting together on a fresh database all create its tables
         lambda: RDBStorage(
-            url,
+            storage.url,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
             heartbeat_stale_trial_callback=on_stale,
-        )
+        ),
+        races=(sqlalchemy.exc.SQLAlchemyError,),
     )
 
 
 class StaleTrials(RetryHeartbeatStaleTrialCallback):
-    """Queues a retry (same params) of a trial whose worker died, after closing its MLflow run."""
+    """Queues a retry (same params) of a trial whose worker died, after telling on_dead (closing its run)."""
 
-    def __init__(self, max_retry: int, close_run: Callable[[FrozenTrial], None]) -> None:
+    def __init__(self, max_retry: int, on_dead: Callable[[FrozenTrial], None]) -> None:
         super().__init__(max_retry=max_retry)
-        self.close_run = close_run
+        self.on_dead = on_dead
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.close_run(trial)
+        self.on_dead(trial)
         super().__call__(study, trial)
 
 
@@ -108,17 +166,17 @@ class Admission:
     """One worker at a time counts the trials and creates its own, so a study ends with exactly n_trials
     finished ones: a file lock beside a journal, a PostgreSQL advisory lock, else nothing to do.
 
-    Held from the count until the new trial exists (the objective releases it first thing).
+    A context manager: held from the count until the new trial exists.
     """
 
-    def __init__(self, url: str, study_name: str) -> None:
-        self.url, self.held = url, False
+    def __init__(self, storage: StorageURL, study_name: str) -> None:
+        self.held = False
         self._file = self._connection = None
-        if url.startswith(JOURNAL):
-            self._file = open(f"{url.removeprefix(JOURNAL)}.admission.lock", "a")  # noqa: SIM115 (kept open)
-        elif scheme(url) == "postgresql":
+        if storage.kind == "journal":
+            self._file = open(f"{storage.path}.admission.lock", "a")  # noqa: SIM115 (kept open)
+        elif storage.kind == "postgresql":
             self._key = zlib.crc32(study_name.encode())
-            self._connection = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool).connect()
+            self._connection = sqlalchemy.create_engine(storage.url, poolclass=sqlalchemy.pool.NullPool).connect()
 
     def _lock(self, take: bool) -> None:
         if self._file is not None:
@@ -136,6 +194,13 @@ class Admission:
         if self.held:
             self._lock(False)
             self.held = False
+
+    def __enter__(self) -> "Admission":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def close(self) -> None:
         self.release()

@@ -1,0 +1,74 @@
+"""What a `tagger.tune` run is asked to do: TuneOptions, filled from the command line."""
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_CONFIG = Path("configs/cnn.yaml")
+
+
+@dataclass
+class TuneOptions:
+    n_trials: int = 50
+    study_name: str = "tagger"
+    storage: str = "journal:optuna.journal"  # a file that several local workers can share safely
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    timeout: float | None = None
+    seed: int = 42
+    search_space: str = "configs/search_space.yaml"
+    tracking_uri: str = "sqlite:///mlflow.db"
+    output_dir: str | None = None
+    workers: int = 1
+    threads: int | None = None  # torch threads per worker; default: cores / workers
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retries: int = 2
+    role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
+    worker_index: int = 0  # offsets the sampler seed, or every worker would propose the same parameters
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir or Path("studies") / self.study_name)
+
+
+def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
+    """Tuning options, and the rest (--config, --trainer.*, --model.*, --data.*) for the fit config."""
+    defaults = TuneOptions()
+    p = argparse.ArgumentParser(
+        prog="python -m tagger.tune",
+        description="Optuna study over the tagger's config; other arguments are fit config overrides.",
+    )
+    p.add_argument("--n-trials", type=int, default=defaults.n_trials, help="finished trials the study ends with")
+    p.add_argument("--study-name", default=defaults.study_name)
+    p.add_argument("--storage", default=defaults.storage, help="Optuna storage URL (default: %(default)s)")
+    p.add_argument("--sampler", choices=["tpe", "random"], default=defaults.sampler)
+    p.add_argument("--pruner", choices=["median", "hyperband", "none"], default=defaults.pruner)
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument(
+        "--seed", type=int, default=defaults.seed, help="sampler seed; give each machine of a shared study its own"
+    )
+    p.add_argument("--search-space", default=defaults.search_space)
+    p.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI", defaults.tracking_uri),
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or %(default)s)",
+    )
+    p.add_argument("--output-dir", help="default: studies/<study-name>")
+    p.add_argument("--workers", type=int, default=defaults.workers, help="worker processes on this machine")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    p.add_argument("--heartbeat-interval", type=int, default=defaults.heartbeat_interval, help="seconds (databases)")
+    p.add_argument(
+        "--grace-period", type=int, default=defaults.grace_period, help="seconds without heartbeat before a retry"
+    )
+    p.add_argument("--max-retries", type=int, default=defaults.max_retries, help="retries of a dead worker's trial")
+    p.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    args, rest = p.parse_known_args(argv)
+    if args.workers < 1 or args.n_trials < 1:
+        p.error("--workers and --n-trials must be at least 1")
+    if not any(a == "--config" or a.startswith("--config=") for a in rest) and DEFAULT_CONFIG.exists():
+        rest = ["--config", str(DEFAULT_CONFIG), *rest]
+    return TuneOptions(**vars(args)), rest

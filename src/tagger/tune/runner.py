@@ -1,0 +1,206 @@
+"""Running a study: set-up checked before any trial, the trial loop (the one owner of the admission lock)
+or worker processes, and the outputs at the end, also after Ctrl-C."""
+
+import os
+import sys
+import time
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from tagger.errors import TaggerError
+from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
+from tagger.tune.interrupt import StopRequest
+from tagger.tune.objective import TrialPlan, make_plan, objective
+from tagger.tune.options import TuneOptions
+from tagger.tune.record import Outcome, TrialRecord, best_trial
+from tagger.tune.report import write_outputs
+from tagger.tune.search_space import load_search_space
+from tagger.tune.storage import (
+    Admission,
+    StaleTrials,
+    StorageURL,
+    check_database,
+    fail_dead_local_trials,
+    make_storage,
+    redact,
+)
+from tagger.tune.tracker import MlflowTracker, Tracker
+from tagger.tune.trial_run import TrialRun
+from tagger.tune.workers import launch_workers
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed) if name == "random" else optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":  # the seed lesson's settings
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def open_study(
+    opts: TuneOptions,
+    url: StorageURL,
+    storage: optuna.storages.BaseStorage,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """Create the study, or load it to resume: trials already in the storage count towards n_trials."""
+    try:
+        return optuna.create_study(
+            study_name=opts.study_name,
+            storage=storage,
+            direction="maximize",
+            sampler=make_sampler(opts.sampler, opts.seed + opts.worker_index),
+            pruner=pruner or make_pruner(opts.pruner),
+            load_if_exists=True,
+        )
+    except ValueError as err:  # e.g. an existing study with another direction
+        raise TaggerError(f"study {opts.study_name!r} in {url}: {err}") from None
+
+
+def progress(study: optuna.Study, trial: FrozenTrial) -> None:
+    """One line per finished trial."""
+    best = best_trial(study)
+    if trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
+        value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
+    else:
+        value = "-" if trial.value is None else f"{trial.value:.4f}"
+    best_text = "-" if best is None else f"{best.value:.4f} (trial {best.number})"
+    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    epochs = TrialRecord.of(trial).epochs
+    print(
+        f"trial {trial.number:>3} {trial.state.name:<8} value={value} best={best_text} "
+        f"{seconds:.1f}s {'?' if epochs is None else epochs} epochs",
+        flush=True,
+    )
+
+
+def run_trials(
+    study: optuna.Study,
+    plan: TrialPlan,
+    opts: TuneOptions,
+    tracker: Tracker,
+    admission: Admission,
+    stop: StopRequest,
+    stale: StaleTrials,
+) -> None:
+    """Run trials until the study holds n_trials finished (complete or pruned) ones, or time is up.
+
+    With several workers the count and the new trial are one step under the admission lock, so the study
+    ends with exactly n_trials; a worker waits while the others' running trials would reach the count,
+    since one of them may die and need a retry.
+    """
+    deadline = time.monotonic() + opts.timeout if opts.timeout else None
+
+    def one_trial(trial: optuna.Trial) -> float:
+        admission.release()  # the trial exists: others may count it now
+        with TrialRun(trial, tracker, opts.out, stop, retry=stale) as run:
+            return objective(trial, plan, run)
+
+    while not stop.requested:
+        admission.acquire()
+        try:
+            fail_dead_local_trials(study, stale)  # a dead local worker's trial, without waiting for heartbeats
+            optuna.storages.fail_stale_trials(study)  # any worker's, once its heartbeat is stale (databases)
+            trials = study.get_trials(deepcopy=False)
+            finished = sum(t.state in FINISHED for t in trials)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            failed = sum(t.state == TrialState.FAIL for t in trials)
+            if finished >= opts.n_trials or (deadline and time.monotonic() >= deadline):
+                return
+            if failed >= max(2 * opts.n_trials, 3):
+                raise TaggerError(f"{failed} trials failed; see their fail reasons in MLflow or trials.csv")
+            if finished + running >= opts.n_trials:
+                admission.release()
+                time.sleep(min(opts.heartbeat_interval, 5))
+                continue
+            study.optimize(one_trial, n_trials=1, catch=(Exception,), callbacks=[progress])
+        finally:
+            admission.release()
+
+
+def run_study(
+    opts: TuneOptions,
+    base_args: list[str],
+    pruner: optuna.pruners.BasePruner | None = None,
+    argv: list[str] | None = None,
+) -> optuna.Study:
+    """Validate everything, then run trials (here, or in --workers processes); outputs are written even
+    when stopped by Ctrl-C. argv is the command line that worker processes repeat."""
+    url = StorageURL.parse(opts.storage)
+    plan = make_plan(base_args, load_search_space(opts.search_space), opts.search_space)
+    if opts.role == "main":
+        check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
+        check_database(url.url, "--storage")
+    tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)
+    stale = StaleTrials(opts.max_retries, on_dead=lambda t: tracker.reconcile([t]))
+    storage = make_storage(url, opts.workers, stale, opts.heartbeat_interval, opts.grace_period)
+    try:
+        study = retry_racing(lambda: open_study(opts, url, storage, pruner), races=STORAGE_ERRORS)
+    except STORAGE_ERRORS as err:  # an unreachable or unusable database
+        raise TaggerError(f"cannot open Optuna storage {url}: {_first_line(err)}; check --storage") from None
+    admission = Admission(url, opts.study_name)
+    with admission:  # workers starting together must find one parent run, not create one each
+        tracker.start_study(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": str(url)})
+    tracker.reconcile(study.get_trials(deepcopy=False))
+    torch.set_num_threads(opts.threads or os.cpu_count() or 1)
+    start, outcome = time.perf_counter(), Outcome.COMPLETE
+    print(f"study {opts.study_name!r} in {url}: {len(study.trials)} trials so far", flush=True)
+    try:
+        with StopRequest() as stop:
+            if opts.workers > 1:
+                launch_workers(opts, argv or [], stop)
+            else:
+                run_trials(study, plan, opts, tracker, admission, stop, stale)
+        if stop.requested:
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        outcome = Outcome.INTERRUPTED
+        raise
+    except Exception as err:
+        lost = storage_error(err)
+        if lost is None:
+            raise
+        outcome = Outcome.FAILED
+        raise TaggerError(
+            f"lost the Optuna storage {url} ({_first_line(lost)}); the trials that finished are stored there. "
+            "Rerun the same command when it is reachable again to resume"
+        ) from None
+    finally:
+        admission.close()
+        if opts.role == "main":
+            finish(study, opts, url, base_args, tracker, outcome, time.perf_counter() - start)
+    return study
+
+
+def _first_line(err: BaseException) -> str:
+    return redact(str(err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def finish(
+    study: optuna.Study,
+    opts: TuneOptions,
+    url: StorageURL,
+    base_args: list[str],
+    tracker: Tracker,
+    outcome: Outcome,
+    wall_s: float,
+) -> None:
+    """Outputs and closed runs; with the storage gone there is nothing to read them from, so say so."""
+    try:
+        tracker.reconcile(study.get_trials(deepcopy=False))
+        files = write_outputs(study, opts.out, base_args, url, wall_s)
+        best = best_trial(study)
+        tracker.publish(None if best is None else TrialRecord.of(best), None if best is None else best.number, files)
+        print(f"outputs in {opts.out}", flush=True)
+    except STORAGE_ERRORS:
+        print(f"outputs not written: {url} is unreachable", file=sys.stderr, flush=True)
+    finally:
+        tracker.end_study(outcome)

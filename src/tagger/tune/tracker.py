@@ -1,0 +1,147 @@
+"""Experiment tracking behind one interface; MLflow implements it, and nothing else in tagger imports mlflow.
+
+One parent run per study (shared by all its workers), one child run per trial, each closed with its true
+outcome.
+"""
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+import sqlalchemy
+from jsonargparse import lazy_instance
+from lightning.pytorch.loggers import Logger, MLFlowLogger
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from optuna.trial import FrozenTrial, TrialState
+
+from tagger.errors import TaggerError
+from tagger.tune.errors import retry_racing
+from tagger.tune.record import Outcome, TrialRecord
+from tagger.tune.storage import redact
+
+PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run every worker shares
+
+
+class Tracker(Protocol):
+    """What a study records outside Optuna. Trial runs are identified by the id start_trial returns."""
+
+    def start_study(self, study: optuna.Study, tags: dict[str, str]) -> None: ...
+
+    def start_trial(self, number: int, params: dict[str, Any]) -> str: ...
+
+    def trial_logger(self, run_id: str) -> Logger:
+        """The Lightning logger that writes a trial's per-epoch curves into its run; a jsonargparse
+        ``lazy_instance``, the form LightningCLI takes as a trainer default."""
+        ...
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None: ...
+
+    def end_trial(self, run_id: str, outcome: Outcome, reason: str | None = None) -> None: ...
+
+    def reconcile(self, trials: Iterable[FrozenTrial]) -> None:
+        """Close any run left open by a trial that has ended (its worker was killed, say)."""
+        ...
+
+    def publish(self, best: TrialRecord | None, best_number: int | None, files: Iterable[Path]) -> None:
+        """The study's outputs and best trial, on the study's record."""
+        ...
+
+    def end_study(self, outcome: Outcome) -> None: ...
+
+
+_STATUS = {
+    Outcome.COMPLETE: "FINISHED",
+    Outcome.PRUNED: "FINISHED",  # pruning is a normal outcome
+    Outcome.FAILED: "FAILED",
+    Outcome.WORKER_DIED: "FAILED",
+    Outcome.INTERRUPTED: "KILLED",
+}
+_REASONS = {Outcome.WORKER_DIED: "worker died; trial retried if retries are left", Outcome.INTERRUPTED: "interrupted"}
+# Set-up races between workers starting together: both create the experiment or the store's tables.
+_RACES = (MlflowException, sqlalchemy.exc.SQLAlchemyError)
+
+
+class MlflowTracker:
+    """Runs in one MLflow experiment named after the study."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        self.uri = tracking_uri
+        try:
+            self.client, self.experiment_id = retry_racing(lambda: self._connect(experiment), races=_RACES)
+        except Exception as err:  # MLflow raises many types (connection, SQL, permissions) for one problem
+            raise TaggerError(
+                f"cannot use MLflow tracking URI {redact(tracking_uri)}: {redact(str(err)).splitlines()[0]}; "
+                "check --tracking-uri / $MLFLOW_TRACKING_URI"
+            ) from None
+        self.study_name = experiment
+        self.parent_id: str | None = None
+
+    def _connect(self, experiment: str) -> tuple[MlflowClient, str]:
+        client = MlflowClient(self.uri)
+        found = client.get_experiment_by_name(experiment)
+        return client, found.experiment_id if found else client.create_experiment(experiment)
+
+    def start_study(self, study: optuna.Study, tags: dict[str, str]) -> None:
+        """The study's parent run, created once and marked running again on resume."""
+        self.parent_id = study.user_attrs.get(PARENT_ATTR)
+        if self.parent_id:
+            self.client.update_run(self.parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=study.study_name, tags=tags)
+            self.parent_id = run.info.run_id
+            study.set_user_attr(PARENT_ATTR, self.parent_id)
+
+    def start_trial(self, number: int, params: dict[str, Any]) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{number}",
+            tags={
+                "mlflow.parentRunId": self.parent_id,
+                "optuna.study_name": self.study_name,
+                "optuna.trial_number": str(number),
+                "optuna.state": TrialState.RUNNING.name,
+            },
+        )
+        for key, value in params.items():
+            self.client.log_param(run.info.run_id, key, value)
+        return run.info.run_id
+
+    def trial_logger(self, run_id: str) -> Logger:
+        return lazy_instance(MLFlowLogger, tracking_uri=self.uri, run_id=run_id)
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, value)
+
+    def end_trial(self, run_id: str, outcome: Outcome, reason: str | None = None) -> None:
+        state = {Outcome.COMPLETE: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED}.get(outcome, TrialState.FAIL)
+        self.client.set_tag(run_id, "optuna.state", state.name)
+        reason = reason or _REASONS.get(outcome)
+        if reason:
+            self.client.set_tag(run_id, "optuna.fail_reason", redact(reason)[:5000])
+        self.client.set_terminated(run_id, _STATUS[outcome])
+
+    def reconcile(self, trials: Iterable[FrozenTrial]) -> None:
+        ended = {TrialState.COMPLETE: Outcome.COMPLETE, TrialState.PRUNED: Outcome.PRUNED}
+        for trial in trials:
+            run_id = TrialRecord.of(trial).run_id
+            if trial.state.is_finished() and run_id and self.client.get_run(run_id).info.status == "RUNNING":
+                self.end_trial(run_id, ended.get(trial.state, Outcome.WORKER_DIED))
+
+    def publish(self, best: TrialRecord | None, best_number: int | None, files: Iterable[Path]) -> None:
+        if not self.parent_id:
+            return
+        if best is not None:
+            for key, value in best.params.items():  # tags, not params: a resumed study may find a new best
+                self.client.set_tag(self.parent_id, f"best.{key}", str(value))
+            self.client.log_metric(self.parent_id, "best_value", best.metric("val_f1"))
+            self.client.set_tag(self.parent_id, "best_trial", str(best_number))
+        for path in files:
+            self.client.log_artifact(self.parent_id, str(path))
+
+    def end_study(self, outcome: Outcome) -> None:
+        if self.parent_id:
+            self.client.set_terminated(self.parent_id, _STATUS[outcome])

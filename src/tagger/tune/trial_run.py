@@ -1,0 +1,105 @@
+"""Bookkeeping around one trial's objective: its tracked run, retry detection, the folder a retry resumes
+from, the model kept when the trial is the best so far, the outcome, and cleaning up."""
+
+import contextlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import optuna
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial
+
+from tagger.tune.interrupt import StopOnRequest, StopRequest, is_interrupt
+from tagger.tune.record import Outcome, TrialRecord, best_trial
+from tagger.tune.storage import WORKER
+from tagger.tune.tracker import Tracker
+
+
+def _outcome(err: BaseException | None) -> Outcome:
+    if err is None:
+        return Outcome.COMPLETE
+    if isinstance(err, optuna.TrialPruned):
+        return Outcome.PRUNED
+    return Outcome.INTERRUPTED if is_interrupt(err) else Outcome.FAILED
+
+
+class TrialRun:
+    """Use as ``with TrialRun(...) as run: value = objective(trial, plan, run)``.
+
+    The objective calls ``start(params)`` once it has suggested them, trains with ``trainer_defaults()`` from
+    ``resume_from``, and fills ``record`` (metrics, epochs) and ``checkpoint`` (its best model file).
+    """
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        tracker: Tracker,
+        output_dir: Path,
+        stop: StopRequest,
+        retry: Callable[[optuna.Study, FrozenTrial], None],
+    ) -> None:
+        self.trial, self.tracker, self.output_dir, self.stop, self.retry = trial, tracker, output_dir, stop, retry
+        frozen = trial.study._storage.get_trial(trial._trial_id)  # Trial hides its system attrs
+        retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        self.record = TrialRecord(worker=WORKER, retry_of=retry_of)
+        # A retry works in its first attempt's folder, so it resumes from that attempt's last epoch.
+        self.dir = output_dir / "trials" / f"trial_{trial.number if retry_of is None else retry_of}"
+        self.checkpoint = ""
+
+    @property
+    def resume_from(self) -> Path | None:
+        path = self.dir / "resume" / "last.ckpt"
+        return path if path.exists() else None
+
+    def start(self, params: dict[str, Any]) -> None:
+        self.record.run_id = self.tracker.start_trial(self.trial.number, params)
+        if self.resume_from is not None:  # mmap: read the epoch without loading the weights twice
+            self.record.resumed_from_epoch = torch.load(self.resume_from, weights_only=True, mmap=True)["epoch"] + 1
+        self.record.save(self.trial)
+
+    def trainer_defaults(self, callbacks: list[L.Callback]) -> dict[str, Any]:
+        """LightningCLI trainer defaults: quiet, logging to the trial's run; callbacks (first) plus the stop
+        check and every epoch's end state (weights, optimiser, loops), overwritten: what a retry resumes."""
+        last_epoch = ModelCheckpoint(dirpath=self.dir / "resume", filename="last", enable_version_counter=False)
+        return {
+            "default_root_dir": str(self.dir),
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": self.tracker.trial_logger(self.record.run_id),
+            "callbacks": [*callbacks, StopOnRequest(self.stop), last_epoch],
+        }
+
+    def __enter__(self) -> "TrialRun":
+        return self
+
+    def __exit__(self, exc_type, err: BaseException | None, tb) -> None:
+        outcome = _outcome(err)
+        self.record.save(self.trial)
+        if outcome is Outcome.COMPLETE:
+            self._keep_if_best()
+        if self.record.run_id:
+            if outcome is Outcome.COMPLETE:
+                self.tracker.log_metrics(self.record.run_id, {f"final/{k}": v for k, v in self.record.metrics.items()})
+            reason = f"{type(err).__name__}: {err}" if outcome is Outcome.FAILED else None
+            self.tracker.end_trial(self.record.run_id, outcome, reason)
+        if outcome is Outcome.INTERRUPTED:  # the folder stays: a rerun resumes the queued retry from it
+            self.retry(self.trial.study, self.trial.study._storage.get_trial(self.trial._trial_id))
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.dir.parent.rmdir()  # gone once no trial here is running or waiting to resume
+        if isinstance(err, SystemExit):  # a second Ctrl-C: Lightning exits; Optuna must still see it
+            raise KeyboardInterrupt from None
+
+    def _keep_if_best(self) -> None:
+        """Keep the model of a trial that beats every finished one; the report keeps only the best's."""
+        best = best_trial(self.trial.study)
+        if self.checkpoint and (best is None or self.record.metric("val_f1") > best.value):
+            models = self.output_dir / "models"
+            models.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.checkpoint, models / f"trial_{self.trial.number}.ckpt")

@@ -1,0 +1,48 @@
+"""The storage URL is parsed once: its kind, its redacted form, its file or host."""
+
+from pathlib import Path
+
+import pytest
+
+from tagger.errors import TaggerError
+from tagger.tune.storage import StorageURL, redact
+
+
+def test_journal_url():
+    url = StorageURL.parse("journal:studies/optuna.journal")
+    assert (url.kind, url.path, url.is_database) == ("journal", Path("studies/optuna.journal"), False)
+
+
+@pytest.mark.parametrize(
+    ("given", "kind", "host", "shown"),
+    [
+        ("sqlite:///optuna.db", "sqlite", None, "sqlite:///optuna.db"),
+        (
+            "postgresql://bob:hunter2@db.example:5432/s",
+            "postgresql",
+            "db.example",
+            "postgresql://bob:***@db.example:5432/s",
+        ),
+        ("postgresql+psycopg://bob@10.0.0.1/s", "postgresql", "10.0.0.1", "postgresql+psycopg://bob@10.0.0.1/s"),
+    ],
+)
+def test_database_urls(given, kind, host, shown):
+    url = StorageURL.parse(given)
+    assert (url.kind, url.host, url.redacted, str(url), url.is_database) == (kind, host, shown, shown, True)
+
+
+def test_unknown_scheme_is_one_message():
+    with pytest.raises(TaggerError, match="not a storage"):
+        StorageURL.parse("redis://localhost:6379")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://:hunter2@host/db", "postgresql://bob:hun@ter2@host/db", "http://bob:hunter2@host:5000"],
+)
+def test_passwords_never_shown(url):
+    assert "hunter2" not in redact(url) and "ter2" not in redact(url) and "***" in redact(url)
+
+
+def test_a_raw_at_sign_in_the_password_still_finds_the_host():
+    assert StorageURL.parse("postgresql://bob:p@ss@db.example/s").host == "db.example"
