@@ -233,8 +233,10 @@ def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(optio
     assert children[0].info.status == "KILLED" and parent.info.status == "KILLED"
     assert (options.out / "summary.md").exists() and (options.out / "trials.csv").exists()
 
-    # the same command (a run past max_epochs cannot resume, so the interrupted run's limit stays)
-    subprocess.run([*command, "--trainer.max_epochs", "100000"], check=True, capture_output=True, timeout=120)
+    # the command with an end (a changed definition, hence --allow-changes): 40 epochs, past the interrupted
+    # epoch (a run past max_epochs cannot resume), and a bound for a trial whose tiny learning rate never stops
+    rerun = [*command, "--trainer.max_epochs", "40", "--allow-changes"]
+    subprocess.run(rerun, check=True, capture_output=True, timeout=120)
     study = optuna.load_study(study_name="t", storage=options.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     retry = study.trials[1]
@@ -244,3 +246,104 @@ def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(optio
     (again,), children = runs_by_trial(options)
     assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
     assert sorted(r.info.status for r in children.values()) == ["FINISHED", "FINISHED", "KILLED"]
+
+
+@pytest.mark.slow
+def test_a_resumed_study_proposes_new_parameters_and_a_fresh_one_reproduces(options, base_args, tmp_path):
+    options.n_trials, options.pruner = 2, "none"
+    first = run_study(options, base_args)
+    options.n_trials = 4
+    resumed = run_study(options, base_args)
+    params = [tuple(sorted(t.params.items())) for t in resumed.trials]
+    assert len(params) == 4 and len(set(params)) == 4  # the resumed trials are not the first ones again
+
+    again = TuneOptions(**{**vars(options), "n_trials": 2, "study_name": "t2", "output_dir": str(tmp_path / "o2")})
+    assert [t.params for t in run_study(again, base_args).trials] == [t.params for t in first.trials[:2]]
+
+
+@pytest.mark.slow
+def test_best_yaml_is_the_best_trials_own_config_and_retrains_to_its_figures(options, data_dir, tmp_path):
+    options.n_trials, options.pruner = 1, "none"
+    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "3", "--data.batch_size", "8")
+    (trial,) = run_study(options, args).trials
+    options.allow_changes = True  # the same study again with other settings: no trial runs, best.yaml stays
+    run_study(options, tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "7", "--data.batch_size", "32"))
+    best = yaml.safe_load((options.out / "best.yaml").read_text())
+    assert best["trainer"]["max_epochs"] == 3 and best["data"]["batch_size"] == 8
+
+    refit = cli_main(["fit", "--config", str(options.out / "best.yaml"), "--trainer.default_root_dir", str(tmp_path)])
+    ckpt = refit.trainer.checkpoint_callback.best_model_path
+    tested = cli_main(["test", "--config", str(options.out / "best.yaml"), "--ckpt_path", ckpt])
+    assert tested.model.test_report["overall"]["f1"] == trial.user_attrs["test_f1"]  # exactly: seeded, CPU
+
+
+@pytest.mark.slow
+def test_reopening_a_study_defined_otherwise_is_refused(options, base_args, data_dir, tmp_path):
+    options.n_trials = 1
+    run_study(options, base_args)
+    options.n_trials = 2
+    other_epochs = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "7")
+    with pytest.raises(TaggerError, match=r"trainer\.max_epochs \(3 -> 7\).*--allow-changes"):
+        run_study(options, other_epochs)
+    with pytest.raises(TaggerError, match="changed search space"):
+        wider = _space(options, {"model.hidden_dim": {"type": "int", "low": 4, "high": 8}})
+        run_study(TuneOptions(**{**vars(options), "search_space": wider}), base_args)
+    assert len(optuna.load_study(study_name="t", storage=options.storage).trials) == 1  # nothing added
+    options.allow_changes = True
+    assert len(run_study(options, other_epochs).trials) == 2
+
+
+def test_a_minimise_study_of_the_same_name_is_refused(options, base_args):
+    optuna.create_study(study_name="t", storage=options.storage, direction="minimize")
+    with pytest.raises(TaggerError, match="minimize study"):
+        run_study(options, base_args)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--timeout", "0"],
+        ["--heartbeat-interval", "0"],
+        ["--threads", "-1"],
+        ["--n-trials", "0"],
+        ["--max-retries", "-1"],
+    ],
+)
+def test_option_values_out_of_range_end_in_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    assert exit_info.value.code == 2 and argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("storage", ["redis://localhost:6379/0", "mongodb://u:pw@h/db"])
+def test_an_unusable_storage_is_one_message_and_leaves_nothing_behind(options, base_args, storage, tmp_path):
+    options.storage = storage
+    with pytest.raises(TaggerError, match="not a storage"):
+        run_study(options, base_args)
+    assert not (tmp_path / "mlflow.db").exists() and not options.out.exists()
+
+
+def test_a_refused_study_creates_no_sqlite_file_and_no_tracking_store(options, base_args, tmp_path):
+    options.search_space = _space(options, {"model.nope": {"type": "int", "low": 1, "high": 2}})
+    with pytest.raises(TaggerError):
+        run_study(options, base_args)
+    assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_plain_journal_path_is_a_journal_storage(options, base_args, tmp_path):
+    options.storage, options.n_trials = str(tmp_path / "plain.journal"), 1
+    run_study(options, base_args)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "plain.journal")))
+    assert len(optuna.load_study(study_name="t", storage=storage).trials) == 1
+
+
+def test_a_truncated_journal_line_is_named_with_the_fix(options, base_args, tmp_path):
+    journal = tmp_path / "s.journal"
+    journal.write_text('{"op_code": 0, "worker_id": "w", "study_name": "t", "directions": [1]}\n{"op_code": 6, "tr')
+    options.storage = f"journal:{journal}"
+    with pytest.raises(TaggerError, match=r"truncated line 2.*sed -i"):
+        run_study(options, base_args)
+    assert journal.read_text().endswith('"tr')  # left as it was

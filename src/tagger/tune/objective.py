@@ -21,6 +21,7 @@ from tagger.tune.trial_run import TrialRun
 # soon as a model learns, while F1 at 0.5 stays near 0 for early, well-trained epochs (class weights push
 # probabilities down) and would rank an untrained model above them.
 PRUNING_MONITOR = "val/ap"
+OBJECTIVE = "validation macro F1 at the threshold tuned after fit"
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,14 @@ class TrialPlan:
 
     base_args: list[str]
     space: dict[str, Param]
+    parser: Any  # the fit config's parser, to resolve each trial's full config
+    config: dict[str, Any]  # the resolved fit config (searched keys at example values)
     needs_early_stopping: bool = False
     needs_checkpoint: bool = False
+
+    def config_for(self, params: dict[str, Any]) -> str:
+        """The trial's full resolved fit config as YAML: what `tagger.cli fit --config` retrains it from."""
+        return self.parser.dump(self.parser.parse_args([*self.base_args, *to_cli_args(params)]), skip_none=False)
 
     def fallback_callbacks(self) -> list[L.Callback]:
         callbacks: list[L.Callback] = []
@@ -56,6 +63,8 @@ def make_plan(base_args: list[str], space: dict[str, Param], space_name: str) ->
     return TrialPlan(
         base_args,
         space,
+        parser=cli.parser,
+        config=cli.config.clone().as_dict(),
         needs_early_stopping=not any(issubclass(t, EarlyStopping) for t in has),
         needs_checkpoint=not any(issubclass(t, ModelCheckpoint) for t in has),
     )
@@ -63,6 +72,7 @@ def make_plan(base_args: list[str], space: dict[str, Param], space_name: str) ->
 
 def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float:
     params = suggest(trial, plan.space)
+    run.record.config = plan.config_for(params)
     run.start(params)
     callbacks = [*plan.fallback_callbacks(), PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR)]
     cli = build([*plan.base_args, *to_cli_args(params)], trainer_defaults=run.trainer_defaults(callbacks))

@@ -26,8 +26,8 @@ class TuneOptions:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retries: int = 2
+    allow_changes: bool = False  # add trials to a study whose definition (config, space, ...) has changed
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
-    worker_index: int = 0  # offsets the sampler seed, or every worker would propose the same parameters
 
     @property
     def out(self) -> Path:
@@ -43,7 +43,11 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
     )
     p.add_argument("--n-trials", type=int, default=defaults.n_trials, help="finished trials the study ends with")
     p.add_argument("--study-name", default=defaults.study_name)
-    p.add_argument("--storage", default=defaults.storage, help="Optuna storage URL (default: %(default)s)")
+    p.add_argument(
+        "--storage",
+        default=defaults.storage,
+        help="a journal file (FILE or journal:FILE), sqlite:///FILE or postgresql://... (default: %(default)s)",
+    )
     p.add_argument("--sampler", choices=["tpe", "random"], default=defaults.sampler)
     p.add_argument("--pruner", choices=["median", "hyperband", "none"], default=defaults.pruner)
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
@@ -64,11 +68,21 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         "--grace-period", type=int, default=defaults.grace_period, help="seconds without heartbeat before a retry"
     )
     p.add_argument("--max-retries", type=int, default=defaults.max_retries, help="retries of a dead worker's trial")
+    p.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="add trials to an existing study although its base config, search space or objective changed",
+    )
     p.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
-    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     args, rest = p.parse_known_args(argv)
-    if args.workers < 1 or args.n_trials < 1:
-        p.error("--workers and --n-trials must be at least 1")
+    for name in ("n_trials", "workers", "threads", "heartbeat_interval", "grace_period"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.max_retries < 0:
+        p.error(f"--max-retries must be 0 or more, got {args.max_retries}")
+    if args.timeout is not None and args.timeout <= 0:
+        p.error(f"--timeout must be a positive number of seconds (leave it out for no limit), got {args.timeout:g}")
     if not any(a == "--config" or a.startswith("--config=") for a in rest) and DEFAULT_CONFIG.exists():
         rest = ["--config", str(DEFAULT_CONFIG), *rest]
     return TuneOptions(**vars(args)), rest

@@ -27,6 +27,7 @@ _ATTRS = {
     "retry_of": "retry_of",
     "resumed_from_epoch": "resumed_from_epoch",
     "num_params": "num_params",
+    "config": "config",
 }
 
 
@@ -45,6 +46,7 @@ class TrialRecord:
     retry_of: int | None = None
     resumed_from_epoch: int | None = None
     num_params: int | None = None
+    config: str | None = None  # the full resolved fit config (YAML) the trial trained with
 
     def save(self, trial: optuna.Trial) -> None:
         """Write every field that is set; params are the trial's own."""

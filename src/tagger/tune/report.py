@@ -27,6 +27,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     table = study.trials_dataframe()
     if table.empty:
         return table
+    table = table.drop(columns=["user_attrs_config"], errors="ignore")  # a whole YAML file: see best.yaml
     # Complete trials first: a pruned trial's value is its last intermediate val/ap, not a validation F1.
     complete = table["state"] == TrialState.COMPLETE.name
     return (
@@ -48,16 +49,19 @@ def write_plots(study: optuna.Study, output_dir: Path) -> dict[str, str]:
 
 
 def best_config(base_args: list[str], trial: FrozenTrial) -> str:
-    """A complete fit config with the best trial's values, retrainable with `tagger.cli fit --config`."""
+    """The best trial's own full config, retrainable with `tagger.cli fit --config`. Trials of studies run
+    before trials stored their config are rebuilt from this command's config and the trial's params."""
     record = TrialRecord.of(trial)
-    cli = build([*base_args, *to_cli_args(trial.params)])
+    if record.config is None:
+        cli = build([*base_args, *to_cli_args(trial.params)])
+        record.config = cli.parser.dump(cli.config, skip_none=False)
     header = (
         f"# Best trial {trial.number} of study; val macro F1 {trial.value:.4f}, "
         f"test macro F1 {record.metric('test_f1'):.4f}, "
         f"threshold {record.metric('threshold'):.4f} (tuned after fit).\n"
         f"# Retrain: python -m tagger.cli fit --config best.yaml\n"
     )
-    return header + cli.parser.dump(cli.config, skip_none=False)
+    return header + record.config
 
 
 def link_best_model(best: FrozenTrial | None, output_dir: Path) -> None:

@@ -4,15 +4,18 @@ or worker processes, and the outputs at the end, also after Ctrl-C."""
 import os
 import sys
 import time
+from dataclasses import asdict
 
+import numpy as np
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.errors import TaggerError
+from tagger.tune.definition import check_definition, describe
 from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
 from tagger.tune.interrupt import StopRequest
-from tagger.tune.objective import TrialPlan, make_plan, objective
+from tagger.tune.objective import OBJECTIVE, TrialPlan, make_plan, objective
 from tagger.tune.options import TuneOptions
 from tagger.tune.record import Outcome, TrialRecord, best_trial
 from tagger.tune.report import write_outputs
@@ -33,8 +36,15 @@ from tagger.tune.workers import launch_workers
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.RandomSampler(seed=seed) if name == "random" else optuna.samplers.TPESampler(seed=seed)
+def make_sampler(name: str, seed: int, trial_number: int) -> optuna.samplers.BaseSampler:
+    """A sampler for one trial, seeded by the study's seed and the trial's number: an uninterrupted study
+    with a given --seed reproduces, while a resumed study or a concurrent worker (other trial numbers)
+    never proposes the same parameters again. TPE keeps no state but its random generator, so a fresh
+    sampler per trial loses nothing."""
+    trial_seed = int(np.random.SeedSequence([seed, trial_number]).generate_state(1)[0])
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=trial_seed)
+    return optuna.samplers.TPESampler(seed=trial_seed)
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -57,7 +67,7 @@ def open_study(
             study_name=opts.study_name,
             storage=storage,
             direction="maximize",
-            sampler=make_sampler(opts.sampler, opts.seed + opts.worker_index),
+            sampler=make_sampler(opts.sampler, opts.seed, 0),
             pruner=pruner or make_pruner(opts.pruner),
             load_if_exists=True,
         )
@@ -121,6 +131,7 @@ def run_trials(
                 admission.release()
                 time.sleep(min(opts.heartbeat_interval, 5))
                 continue
+            study.sampler = make_sampler(opts.sampler, opts.seed, len(trials))  # the new trial's number
             study.optimize(one_trial, n_trials=1, catch=(Exception,), callbacks=[progress])
         finally:
             admission.release()
@@ -139,13 +150,17 @@ def run_study(
     if opts.role == "main":
         check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
         check_database(url.url, "--storage")
-    tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)
-    stale = StaleTrials(opts.max_retries, on_dead=lambda t: tracker.reconcile([t]))
+    stale = StaleTrials(opts.max_retries)
     storage = make_storage(url, opts.workers, stale, opts.heartbeat_interval, opts.grace_period)
     try:
         study = retry_racing(lambda: open_study(opts, url, storage, pruner), races=STORAGE_ERRORS)
     except STORAGE_ERRORS as err:  # an unreachable or unusable database
         raise TaggerError(f"cannot open Optuna storage {url}: {_first_line(err)}; check --storage") from None
+    if opts.role == "main":
+        space = {key: asdict(param) for key, param in plan.space.items()}
+        check_definition(study, describe(plan.config, space, OBJECTIVE, "maximize"), opts.allow_changes)
+    tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
+    stale.on_dead = lambda trial: tracker.reconcile([trial])
     admission = Admission(url, opts.study_name)
     with admission:  # workers starting together must find one parent run, not create one each
         tracker.start_study(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": str(url)})

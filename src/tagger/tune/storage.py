@@ -2,6 +2,7 @@
 and the admission lock that makes a shared study end with exactly n_trials."""
 
 import fcntl
+import json
 import os
 import socket
 import zlib
@@ -59,9 +60,10 @@ class StorageURL:
 
     @classmethod
     def parse(cls, url: str) -> "StorageURL":
-        if url.startswith(JOURNAL):
+        """journal:FILE, or a plain FILE path (what Optuna's CLI and optuna-dashboard take), or a database URL."""
+        if url.startswith(JOURNAL) or "://" not in url:
             path = Path(url.removeprefix(JOURNAL))
-            return cls(url, "journal", url, path=path)
+            return cls(url, "journal", str(path), path=path)
         url = _quote_password(url)
         try:
             parsed = make_url(url)
@@ -69,7 +71,7 @@ class StorageURL:
             parsed = None
         if parsed is None or parsed.get_backend_name() not in DATABASES:
             raise TaggerError(
-                f"--storage {redact(url)} is not a storage tagger.tune can use; give journal:FILE (one machine), "
+                f"--storage {redact(url)} is not a storage tagger.tune can use; give a journal FILE (one machine), "
                 "sqlite:///FILE (one worker) or postgresql://USER@HOST/DB (several machines)"
             )
         return cls(url, parsed.get_backend_name(), redact(url), host=parsed.host)
@@ -83,10 +85,21 @@ class StorageURL:
 
 
 def check_database(url: str, option: str) -> None:
-    """Connect once, so a wrong URL fails in a second with one message; no-op for non-database URLs."""
+    """Connect once, so a wrong URL fails in a second with one message; no-op for non-database URLs.
+
+    An SQLite file is not opened (that would create it): its folder must exist and be writable.
+    """
     try:
-        backend = make_url(url).get_backend_name()
+        parsed = make_url(_quote_password(url))
     except Exception:
+        return
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        folder = Path(parsed.database or ".").resolve().parent
+        if not os.access(folder, os.W_OK):
+            raise TaggerError(
+                f"cannot write the SQLite file {redact(url)}: {folder} is missing or not writable; check {option}"
+            )
         return
     if backend not in DATABASES:
         return
@@ -110,6 +123,7 @@ def make_storage(
     """Databases run with heartbeats: a trial whose worker stops beating for grace_period seconds is marked
     FAILED by the next worker that looks, and on_stale queues its retry."""
     if storage.kind == "journal":
+        check_journal(storage.path)
         storage.path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(storage.path)))
     if storage.kind == "sqlite" and workers > 1:
@@ -129,12 +143,37 @@ def make_storage(
     )
 
 
-class StaleTrials(RetryHeartbeatStaleTrialCallback):
-    """Queues a retry (same params) of a trial whose worker died, after telling on_dead (closing its run)."""
+def check_journal(path: Path) -> None:
+    """Every line of a journal file is one JSON record ending in a newline. Optuna skips a truncated last
+    line (a process killed while writing) and then appends after it, which corrupts the file for good: stop
+    before that, saying which line and how to recover."""
+    if not path.exists():
+        return
+    lines = path.read_bytes().split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        truncated = number == len(lines) and line
+        try:
+            if line and not truncated:
+                json.loads(line)
+        except ValueError:
+            raise TaggerError(
+                f"journal file {path}, line {number}, is not a valid record; restore the file from a copy, or start "
+                "a new study (another --storage or --study-name)"
+            ) from None
+        if truncated:
+            raise TaggerError(
+                f"journal file {path} ends in a truncated line {number} (a process was killed while writing it); "
+                f"remove that line (e.g. sed -i '$ d' {path}) and rerun: the trial it belonged to is retried"
+            )
 
-    def __init__(self, max_retry: int, on_dead: Callable[[FrozenTrial], None]) -> None:
+
+class StaleTrials(RetryHeartbeatStaleTrialCallback):
+    """Queues a retry (same params) of a trial whose worker died, after telling on_dead (which closes its
+    tracked run, once there is a tracker)."""
+
+    def __init__(self, max_retry: int) -> None:
         super().__init__(max_retry=max_retry)
-        self.on_dead = on_dead
+        self.on_dead: Callable[[FrozenTrial], None] = lambda trial: None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.on_dead(trial)

@@ -17,7 +17,7 @@ def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> Non
     threads = opts.threads or max(1, (os.cpu_count() or 1) // opts.workers)
     command = [sys.executable, "-m", "tagger.tune", *argv, "--workers", "1", "--role", "worker"]
     command += ["--threads", str(threads)]
-    workers = [subprocess.Popen([*command, "--worker-index", str(i)]) for i in range(opts.workers)]
+    workers = [subprocess.Popen(command) for _ in range(opts.workers)]
     try:
         codes = [w.wait() for w in workers]
     except KeyboardInterrupt:
