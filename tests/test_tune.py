@@ -347,3 +347,42 @@ def test_a_truncated_journal_line_is_named_with_the_fix(options, base_args, tmp_
     with pytest.raises(TaggerError, match=r"truncated line 2.*sed -i"):
         run_study(options, base_args)
     assert journal.read_text().endswith('"tr')  # left as it was
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"model.dropout_p": {"type": "float", "low": 2, "high": 5}}, r"'model\.dropout_p' can take 2\.0"),
+        ({"model.dropout_p": {"type": "float", "low": 0.1, "high": 5}}, r"'model\.dropout_p' can take 5\.0"),
+        ({"model.activation": {"type": "categorical", "choices": ["none", "tanh"]}}, r"model\.activation='tanh'"),
+    ],
+)
+def test_every_value_the_model_rejects_is_found_before_any_trial(options, base_args, tmp_path, extra, message):
+    options.search_space = _space(options, extra)
+    with pytest.raises(TaggerError, match=message):
+        run_study(options, base_args)
+    assert not (tmp_path / "optuna.db").exists()
+
+
+def test_search_space_numbers_yaml_reads_as_strings_are_numbers(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("model.lr: {type: float, low: 1e-5, high: 1e-2, log: true}\n")
+    assert (load_search_space(path)["model.lr"].low, load_search_space(path)["model.lr"].high) == (1e-5, 1e-2)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "float", "low": 0.1, "high": 1, "log": "yes"}, "log must be true or false"),
+        ({"type": "int", "low": 1, "high": 9, "step": 0}, "step must be > 0"),
+        ({"type": "int", "low": 1, "high": 9, "step": 0.5}, "whole numbers"),
+        ({"type": "float", "low": 0.1, "high": 1, "step": 0.1, "log": True}, "cannot be combined"),
+        ({"type": "float", "low": "small", "high": 1}, "low must be a number"),
+        ({"type": "categorical", "choices": [1, 2], "log": True}, "takes only choices"),
+    ],
+)
+def test_step_log_and_numbers_are_checked(tmp_path, spec, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"model.lr": spec}))
+    with pytest.raises(TaggerError, match=message):
+        load_search_space(path)

@@ -14,10 +14,12 @@ from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
 from tagger.metrics import classification_report
-from tagger.tune.search_space import Param, example_values, suggest, to_cli_args
+from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
 from tagger.tune.trial_run import TrialRun
 
-# Pruning compares per-epoch values in the study's direction (maximise). Macro average precision rises as
+# Pruning compares per-epoch values in the study's direction (maximise). The seed reported val loss to its
+# maximising study, which inverts pruning: the median pruner then stops the trials whose loss is *lower*
+# (better) than the median (the lesson's own log prunes trials that way). Macro average precision rises as
 # soon as a model learns, while F1 at 0.5 stays near 0 for early, well-trained epochs (class weights push
 # probabilities down) and would rank an untrained model above them.
 PRUNING_MONITOR = "val/ap"
@@ -50,15 +52,24 @@ class TrialPlan:
 
 
 def make_plan(base_args: list[str], space: dict[str, Param], space_name: str) -> TrialPlan:
-    """Build the config with one value per searched key, so unknown keys, bad values or unreadable data fail
-    here, before any trial."""
-    try:
-        cli = build([*base_args, *to_cli_args(example_values(space))])
-    except ArgumentError as err:
-        raise TaggerError(
-            f"the fit config with the search space's keys does not parse: {err}; "
-            f"check {space_name} and the --config/--trainer.*/--model.*/--data.* arguments"
-        ) from None
+    """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys,
+    values the model rejects, or unreadable data fail here, before any trial, with the key named."""
+    for key, value in edge_values(space):
+        try:
+            build([*base_args, *to_cli_args({key: value})])
+        except ArgumentError as err:
+            raise TaggerError(
+                f"the fit config with the search space's {key}={value!r} does not parse: {err}; "
+                f"check {space_name} and the --config/--trainer.*/--model.*/--data.* arguments"
+            ) from None
+        except TaggerError:
+            raise
+        except Exception as err:  # whatever the model's or trainer's constructor raises for a bad value
+            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise TaggerError(
+                f"{space_name}: '{key}' can take {value!r}, which the config rejects ({message}); narrow its range"
+            ) from None
+    cli = build([*base_args, *to_cli_args(example_values(space))])
     has = {type(cb) for cb in cli.trainer.callbacks}
     return TrialPlan(
         base_args,

@@ -31,6 +31,25 @@ class Param:
         choices = [c if c is None or isinstance(c, bool | int | float | str) else json.dumps(c) for c in self.choices]
         return trial.suggest_categorical(key, choices)
 
+    def extremes(self) -> list[Any]:
+        """Every value a trial can get at the edges: both bounds (as Optuna would suggest them), every choice."""
+        if self.type == "categorical":
+            return list(self.choices)
+        high = self.high if self.step is None else self.low + (self.high - self.low) // self.step * self.step
+        return [int(v) if self.type == "int" else v for v in (self.low, high)]
+
+
+def _number(where: str, name: str, value: Any) -> float:
+    """A number; YAML 1.1 reads exponent forms without a dot (1e-4) as strings, so those are accepted too."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TaggerError(f"{where}: {name} must be a number, got {value!r}")
+    return float(value)
+
 
 def _parse_param(key: str, spec: Any, path: Path) -> Param:
     where = f"{path}: '{key}'"
@@ -43,15 +62,27 @@ def _parse_param(key: str, spec: Any, path: Path) -> Param:
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise TaggerError(f"{where} needs a non-empty list of choices")
+        if set(spec) - {"type", "choices"}:
+            raise TaggerError(
+                f"{where}: a categorical takes only choices, not {sorted(set(spec) - {'type', 'choices'})}"
+            )
         return Param("categorical", choices=tuple(choices))
-    low, high = spec.get("low"), spec.get("high")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)) or low >= high:
-        raise TaggerError(f"{where} needs numbers low < high, got low={low!r} high={high!r}")
-    if spec.get("log") and low <= 0:
+    low, high = _number(where, "low", spec.get("low")), _number(where, "high", spec.get("high"))
+    if low >= high:
+        raise TaggerError(f"{where} needs numbers low < high, got low={low:g} high={high:g}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise TaggerError(f"{where}: log must be true or false, got {log!r}")
+    if log and low <= 0:
         raise TaggerError(f"{where}: a log scale needs low > 0")
-    if spec["type"] == "int" and not (float(low).is_integer() and float(high).is_integer()):
-        raise TaggerError(f"{where}: int bounds must be whole numbers")
-    return Param(spec["type"], float(low), float(high), bool(spec.get("log", False)), spec.get("step"))
+    step = None if spec.get("step") is None else _number(where, "step", spec["step"])
+    if step is not None and (step <= 0 or step > high - low):
+        raise TaggerError(f"{where}: step must be > 0 and at most high - low, got {step:g}")
+    if step is not None and log:
+        raise TaggerError(f"{where}: step and log cannot be combined (Optuna samples one or the other)")
+    if spec["type"] == "int" and not all(float(v).is_integer() for v in (low, high, step or 1)):
+        raise TaggerError(f"{where}: int bounds and step must be whole numbers")
+    return Param(spec["type"], low, high, log, step)
 
 
 def load_search_space(path: str | Path) -> dict[str, Param]:
@@ -78,7 +109,9 @@ def to_cli_args(params: dict[str, Any]) -> list[str]:
 
 def example_values(space: dict[str, Param]) -> dict[str, Any]:
     """One valid value per key, to check every key against the config before any trial runs."""
-    return {
-        k: p.choices[0] if p.type == "categorical" else (int(p.low) if p.type == "int" else p.low)
-        for k, p in space.items()
-    }
+    return {k: p.extremes()[0] for k, p in space.items()}
+
+
+def edge_values(space: dict[str, Param]) -> list[tuple[str, Any]]:
+    """(key, value) for every extreme of every key: what the pre-flight builds, one key at a time."""
+    return [(key, value) for key, param in space.items() for value in param.extremes()]
