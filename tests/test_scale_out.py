@@ -142,3 +142,44 @@ def test_losing_the_database_mid_study_stops_with_one_message_and_keeps_the_tria
     admin.dispose()
     kept = load(postgres_url).get_trials(states=FINISHED)
     assert kept and all(t.value is not None for t in kept if t.state == TrialState.COMPLETE)
+
+
+def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_left(data_dir, tmp_path):
+    storage = f"journal:{tmp_path}/optuna.journal"
+    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "3"]
+    command = tune_command(tmp_path, data_dir, storage, "--workers", "2", *long_trials)
+    main = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    running = []
+    while time.monotonic() < deadline and len(running) < 2:
+        time.sleep(0.3)
+        with contextlib.suppress(KeyError, ValueError):  # the study appears with the first trial
+            trials = load(storage).get_trials(states=(TrialState.RUNNING,))
+            running = [t for t in trials if "worker" in t.user_attrs]  # written once its run has started
+    workers = [int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in running]
+    assert len(workers) == 2
+    os.kill(main.pid, signal.SIGKILL)
+    main.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)  # no orphan trains on
+
+    rerun = subprocess.run(command, timeout=240, capture_output=True, text=True)  # the same command again
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    study = check_study(storage, tmp_path, n_trials=3)  # exactly 3 finished, no run left RUNNING
+    assert len(study.get_trials(states=(TrialState.FAIL,))) == 2  # the two killed trials, retried
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("s").experiment_id])
+                 if "mlflow.parentRunId" not in r.data.tags]  # fmt: skip
+    assert parent.info.status == "FINISHED"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(FileNotFoundError):  # a zombie has exited; its parent (killed) never reaped it
+        return "State:\tZ" not in open(f"/proc/{pid}/status").read()
+    return False

@@ -28,6 +28,7 @@ class TuneOptions:
     max_retries: int = 2
     allow_changes: bool = False  # add trials to a study whose definition (config, space, ...) has changed
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
+    parent_pid: int | None = None  # a worker's main process: the worker ends when it is gone
 
     @property
     def out(self) -> Path:
@@ -74,6 +75,7 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         help="add trials to an existing study although its base config, search space or objective changed",
     )
     p.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     args, rest = p.parse_known_args(argv)
     for name in ("n_trials", "workers", "threads", "heartbeat_interval", "grace_period"):
         value = getattr(args, name)

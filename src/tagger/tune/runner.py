@@ -31,7 +31,7 @@ from tagger.tune.storage import (
 )
 from tagger.tune.tracker import MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
-from tagger.tune.workers import launch_workers
+from tagger.tune.workers import die_with_parent, launch_workers
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -145,6 +145,8 @@ def run_study(
 ) -> optuna.Study:
     """Validate everything, then run trials (here, or in --workers processes); outputs are written even
     when stopped by Ctrl-C. argv is the command line that worker processes repeat."""
+    if opts.parent_pid is not None:
+        die_with_parent(opts.parent_pid)
     url = StorageURL.parse(opts.storage)
     plan = make_plan(base_args, load_search_space(opts.search_space), opts.search_space)
     if opts.role == "main":

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
@@ -149,7 +149,12 @@ def check_journal(path: Path) -> None:
     before that, saying which line and how to recover."""
     if not path.exists():
         return
-    lines = path.read_bytes().split(b"\n")
+    lock = JournalFileSymlinkLock(str(path))  # Optuna's own: a line another worker is writing is not cut off
+    lock.acquire()  # blocks; a lock left by a killed process is broken after Optuna's grace period
+    try:
+        lines = path.read_bytes().split(b"\n")
+    finally:
+        lock.release()
     for number, line in enumerate(lines, start=1):
         truncated = number == len(lines) and line
         try:
