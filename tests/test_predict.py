@@ -62,3 +62,20 @@ def test_bad_model_file_is_a_clear_error(tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="not a loadable tagger checkpoint"):
         predict.main(["--model", str(tmp_path / "junk.ckpt"), "text"])
+
+
+def test_evaluate_averages_over_present_classes_and_counts_skipped_projects(trained, tmp_path):
+    """A file where one class never occurs and one project has no known tag."""
+    _, best = trained
+    tagger = Tagger.load(best)
+    absent, kept = tagger.classes[0], tagger.classes[1:]
+    projects = [
+        {"id": i, "title": f"project {i}", "description": "text", "tags": [kept[i % len(kept)]]}
+        for i in range(2 * len(kept))
+    ] + [{"id": 99, "title": "untagged", "description": "text", "tags": ["no-such-tag"]}]
+    (tmp_path / "projects.json").write_text(json.dumps(projects))
+    (tmp_path / "tags.json").write_text(json.dumps([{"tag": t, "aliases": [], "parents": []} for t in tagger.classes]))
+    report = evaluate.evaluate(tagger, tmp_path / "projects.json", tmp_path / "tags.json")
+    assert report["absent_classes"] == [absent] and report["skipped_projects"] == 1
+    present = [report["per_class"][c]["f1"] for c in kept]
+    assert report["overall"]["f1"] == pytest.approx(sum(present) / len(present))

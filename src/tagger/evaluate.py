@@ -17,7 +17,8 @@ from tagger.predict import Tagger
 def evaluate(tagger: Tagger, projects_path: Path, tags_path: Path) -> dict:
     """Map the projects' tags as in training, keep the model's classes, and report the metrics.
 
-    Projects left without any of the model's classes are skipped, as in training.
+    Projects left without any of the model's classes are skipped, as in training, and counted. Macro
+    figures average over the classes present in the file; the absent ones are listed.
     """
     mapping = LabelMapping(
         load_tags(tags_path),
@@ -26,18 +27,22 @@ def evaluate(tagger: Tagger, projects_path: Path, tags_path: Path) -> dict:
         tagger.label_mapping["add_parents"],
     )
     known = set(tagger.classes)
-    projects, labels = [], []
+    projects, labels, skipped = [], [], 0
     for project in load_projects(projects_path):
         tags = [t for t in mapping(project.tags) if t in known]
         if tags:
             projects.append(project)
             labels.append(tags)
+        else:
+            skipped += 1
     if not projects:
         raise TaggerError(f"{projects_path}: no project carries any of the model's {len(known)} tags")
     y_true = MultiLabelBinarizer(classes=tagger.classes).fit_transform(labels)
     y_prob = tagger.predict_proba([p.text for p in projects])
-    report = classification_report(y_true, (y_prob >= tagger.threshold).astype(np.int64), tagger.classes)
-    return report | {"threshold": tagger.threshold}
+    y_pred = (y_prob >= tagger.threshold).astype(np.int64)
+    report = classification_report(y_true, y_pred, tagger.classes, macro_over_present=True)
+    absent = [c for c, n in zip(tagger.classes, y_true.sum(0), strict=True) if n == 0]
+    return report | {"threshold": tagger.threshold, "absent_classes": absent, "skipped_projects": skipped}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     except TaggerError as err:
         sys.exit(f"tagger: error: {err}")
     print(json.dumps(report, indent=2))
+    if report["absent_classes"] or report["skipped_projects"]:
+        print(
+            f"tagger: {report['skipped_projects']} projects skipped (none of the model's tags); macro figures over "
+            f"{len(report['per_class']) - len(report['absent_classes'])} classes present, "
+            f"{len(report['absent_classes'])} absent: {', '.join(report['absent_classes']) or '-'}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

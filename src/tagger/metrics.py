@@ -12,13 +12,21 @@ def best_threshold(y_true: np.ndarray, y_prob: np.ndarray) -> float:
     return float(thresholds[np.nanargmax(f1[:-1])])  # the last (p=1, r=0) point has no threshold
 
 
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
-    """Macro precision/recall/F1 as the headline ("f1"), weighted and micro F1, and per-class figures."""
+def classification_report(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], macro_over_present: bool = False
+) -> dict:
+    """Macro precision/recall/F1 as the headline ("f1"), weighted and micro F1, and per-class figures.
 
-    def summary(average: str | None):
-        return precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+    macro_over_present: average only over the classes that occur in y_true (a file that lacks a class
+    cannot score it; counting it as F1 = 0 would lower the macro figure for nothing the model did). Its
+    false positives still count in micro F1 and in its per-class precision.
+    """
 
-    p, r, f1, _ = summary("macro")
+    def summary(average: str | None, labels=None):
+        return precision_recall_fscore_support(y_true, y_pred, average=average, labels=labels, zero_division=0)
+
+    present = np.flatnonzero(y_true.sum(0) > 0) if macro_over_present else None
+    p, r, f1, _ = summary("macro", present)
     per_class = zip(*summary(None), strict=True)
     return {
         "overall": {
