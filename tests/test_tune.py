@@ -386,3 +386,43 @@ def test_step_log_and_numbers_are_checked(tmp_path, spec, message):
     path.write_text(yaml.safe_dump({"model.lr": spec}))
     with pytest.raises(TaggerError, match=message):
         load_search_space(path)
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_trial(options, base_args, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    options.output_dir = str(tmp_path / "a-file" / "out")  # not a folder, even for root
+    with pytest.raises(TaggerError, match=r"cannot write to the output folder .*a-file.*--output-dir"):
+        run_study(options, base_args)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_outputs_that_cannot_be_written_are_one_message_and_the_trials_are_kept(options, base_args):
+    options.n_trials = 1
+    (options.out / "trials.csv").mkdir(parents=True)  # a folder where the file goes: fails even for root
+    with pytest.raises(TaggerError, match=r"outputs not written: cannot write .*rerun the same command"):
+        run_study(options, base_args)
+    study = optuna.load_study(study_name="t", storage=options.storage)
+    assert len(study.get_trials(states=[TrialState.COMPLETE])) == 1
+    (parent,), _ = runs_by_trial(options)
+    assert parent.info.status == "FINISHED"
+    assert not list(options.out.glob("*.part"))
+
+
+def test_outputs_are_written_whole_or_not_at_all(tmp_path):
+    import resource
+    import signal
+
+    from tagger.tune.report import write_atomic
+
+    (tmp_path / "summary.md").write_text("previous")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails like a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        with pytest.raises(OSError):
+            write_atomic(tmp_path / "summary.md", "x" * 100_000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.md"]
+    assert (tmp_path / "summary.md").read_text() == "previous"

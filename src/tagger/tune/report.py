@@ -22,6 +22,17 @@ PLOTS = {
 }
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """All or nothing: a full disk or a kill mid-write leaves the previous file (or none), never half of one."""
+    part = path.with_name(path.name + ".part")
+    try:
+        part.write_text(text)
+        part.replace(path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """The trials dataframe, best validation F1 first (the seed lesson's table)."""
     table = study.trials_dataframe()
@@ -44,7 +55,7 @@ def write_plots(study: optuna.Study, output_dir: Path) -> dict[str, str]:
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             skipped[name] = str(err)
             continue
-        figure.write_html(output_dir / f"{name}.html", include_plotlyjs=True)
+        write_atomic(output_dir / f"{name}.html", figure.to_html(include_plotlyjs=True))
     return skipped
 
 
@@ -70,11 +81,17 @@ def link_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
     source = models / f"trial_{best.number}.ckpt" if best else None
     if source is None or not source.exists():
         return
-    target.unlink(missing_ok=True)
+    part = target.with_name(target.name + ".part")
+    part.unlink(missing_ok=True)
     try:
-        os.link(source, target)  # no second copy on disk
-    except OSError:
-        shutil.copyfile(source, target)
+        try:
+            os.link(source, part)  # no second copy on disk
+        except OSError:
+            shutil.copyfile(source, part)
+        part.replace(target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     for other in models.glob("*.ckpt"):
         if other != source:
             other.unlink()
@@ -118,12 +135,12 @@ def write_outputs(
     """Write the outputs; returns the files to attach to the study's tracked record."""
     output_dir.mkdir(parents=True, exist_ok=True)
     best = best_trial(study)
-    trials_table(study).to_csv(output_dir / "trials.csv", index=False)
+    write_atomic(output_dir / "trials.csv", trials_table(study).to_csv(index=False))
     skipped = write_plots(study, output_dir)
     if best is not None:
-        (output_dir / "best.yaml").write_text(best_config(base_args, best))
+        write_atomic(output_dir / "best.yaml", best_config(base_args, best))
     link_best_model(best, output_dir)
-    (output_dir / "summary.md").write_text(summary(study, best, storage, wall_s, skipped))
+    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped))
     return [
         *sorted(output_dir.glob("*.html")),
         *output_dir.glob("best.yaml"),

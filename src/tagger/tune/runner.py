@@ -3,8 +3,10 @@ or worker processes, and the outputs at the end, also after Ctrl-C."""
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -161,6 +163,7 @@ def run_study(
     if opts.role == "main":
         space = {key: asdict(param) for key, param in plan.space.items()}
         check_definition(study, describe(plan.config, space, OBJECTIVE, "maximize"), opts.allow_changes)
+        check_writable(opts.out)
     tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
     stale.on_dead = lambda trial: tracker.reconcile([trial])
     admission = Admission(url, opts.study_name)
@@ -168,7 +171,7 @@ def run_study(
         tracker.start_study(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": str(url)})
     tracker.reconcile(study.get_trials(deepcopy=False))
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
-    start, outcome = time.perf_counter(), Outcome.COMPLETE
+    start, outcome, problem, ran = time.perf_counter(), Outcome.COMPLETE, None, False
     print(f"study {opts.study_name!r} in {url}: {len(study.trials)} trials so far", flush=True)
     try:
         with StopRequest() as stop:
@@ -178,6 +181,7 @@ def run_study(
                 run_trials(study, plan, opts, tracker, admission, stop, stale)
         if stop.requested:
             raise KeyboardInterrupt
+        ran = True
     except KeyboardInterrupt:
         outcome = Outcome.INTERRUPTED
         raise
@@ -193,8 +197,24 @@ def run_study(
     finally:
         admission.close()
         if opts.role == "main":
-            finish(study, opts, url, base_args, tracker, outcome, time.perf_counter() - start)
+            problem = finish(study, opts, url, base_args, tracker, outcome, time.perf_counter() - start)
+            if problem and not ran:  # an error is in flight, and it is the one to exit with
+                print(f"tagger: error: {problem}", file=sys.stderr, flush=True)
+    if problem:
+        raise TaggerError(problem)
     return study
+
+
+def check_writable(folder: Path) -> None:
+    """Trials keep their checkpoints under the output folder: it must take files before any trial runs."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise TaggerError(
+            f"cannot write to the output folder {folder} ({err.strerror or err}); pick a writable --output-dir"
+        ) from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -209,8 +229,8 @@ def finish(
     tracker: Tracker,
     outcome: Outcome,
     wall_s: float,
-) -> None:
-    """Outputs and closed runs; with the storage gone there is nothing to read them from, so say so."""
+) -> str | None:
+    """Outputs and closed runs. Returns what went wrong, if anything: it must not hide an error in flight."""
     try:
         tracker.reconcile(study.get_trials(deepcopy=False))
         files = write_outputs(study, opts.out, base_args, url, wall_s)
@@ -218,6 +238,13 @@ def finish(
         tracker.publish(None if best is None else TrialRecord.of(best), None if best is None else best.number, files)
         print(f"outputs in {opts.out}", flush=True)
     except STORAGE_ERRORS:
-        print(f"outputs not written: {url} is unreachable", file=sys.stderr, flush=True)
+        return f"outputs not written: {url} is unreachable; rerun the same command when it is back to write them"
+    except OSError as err:
+        where = err.filename or opts.out
+        return (
+            f"outputs not written: cannot write {where} ({err.strerror or err}); the trials are stored in {url}. "
+            "Free space or pick a writable --output-dir and rerun the same command to write them"
+        )
     finally:
         tracker.end_study(outcome)
+    return None
