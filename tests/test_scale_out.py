@@ -183,3 +183,20 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(FileNotFoundError):  # a zombie has exited; its parent (killed) never reaped it
         return "State:\tZ" not in open(f"/proc/{pid}/status").read()
     return False
+
+
+@pytest.mark.postgres
+def test_a_storage_password_appears_nowhere(postgres_url, data_dir, tmp_path):
+    """The server trusts local connections, so a password (with a raw '@') is accepted and ignored."""
+    user, host = postgres_url.split("://", 1)[1].split("@", 1)
+    storage = f"postgresql://{user}:pw@leak9@{host}"
+    run = subprocess.run(tune_command(tmp_path, data_dir, storage, "--n-trials", "1"), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "pw@leak9" not in run.stdout + run.stderr and "leak9" not in run.stdout + run.stderr
+    assert ":***@" in run.stdout  # the storage is named, masked
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert b"leak9" not in path.read_bytes(), path
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    for r in client.search_runs([client.get_experiment_by_name("s").experiment_id]):
+        assert "leak9" not in repr(r.data.params) + repr(r.data.tags), r.info.run_name
