@@ -1,7 +1,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,6 +11,8 @@ from tagger import evaluate, predict
 from tagger.data.datamodule import pad_batch
 from tagger.errors import TaggerError
 from tagger.predict import Tagger
+
+FIXTURES = Path(__file__).parent / "data"
 
 
 def test_tagger_predicts_from_the_checkpoint_alone(trained):
@@ -62,3 +66,14 @@ def test_bad_model_file_is_a_clear_error(tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="not a loadable tagger checkpoint"):
         predict.main(["--model", str(tmp_path / "junk.ckpt"), "text"])
+
+
+def test_checkpoint_with_flat_cnn_hyperparameters_still_predicts_the_same():
+    """A tiny checkpoint written before the network was pluggable: CharCNN's arguments at the top level
+    of hyper_parameters. It must give the probabilities that tagger.predict gave then."""
+    path = FIXTURES / "flat_hparams.ckpt"
+    assert "embedding_dim" in torch.load(path, weights_only=True)["hyper_parameters"]
+    expected = json.loads((FIXTURES / "flat_hparams.json").read_text())
+    tagger = Tagger.load(path)
+    assert tagger.threshold == pytest.approx(expected["threshold"])
+    assert tagger.predict_proba(expected["texts"]) == pytest.approx(np.array(expected["probabilities"]), abs=1e-5)
