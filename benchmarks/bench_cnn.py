@@ -68,7 +68,7 @@ def main() -> None:
 
     loaders = {}
     for name, bucketing in (("seed-padding", False), ("bucketed", True)):
-        dm = TaggerDataModule(args.data_dir, batch_size=64, min_length=10, bucketing=bucketing)
+        dm = TaggerDataModule(args.data_dir, batch_size=64, bucketing=bucketing)
         loaders[name] = dm.dataloader("train", shuffle=False)  # same batches in every repeat
     train_texts = len(dm.corpus.splits["train"])
     mean_chars = sum(len(dm.corpus.texts[i]) for i in dm.corpus.splits["train"]) / train_texts

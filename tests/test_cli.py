@@ -17,7 +17,6 @@ def test_sizes_are_linked_from_the_data(data_dir, tmp_path):
     dm, hp = built.datamodule, built.model.hparams
     assert (hp.vocab_size, hp.num_classes) == (dm.vocab_size, dm.num_classes)
     assert list(hp.class_weights) == pytest.approx(dm.class_weights)
-    assert dm.min_length == max(hp.filter_sizes) == 3
 
 
 def test_fit_writes_a_checkpoint_with_the_tuned_threshold(trained):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tagger.models.cnn import CharCNN
+from tagger.models.cnn import CharCNN, reference_conv_max
 
 
 @pytest.mark.parametrize("activation", ["none", "relu"])
@@ -24,6 +24,19 @@ def test_same_padding_keeps_every_position():
     net = CharCNN(vocab_size=5, num_classes=2, embedding_dim=4, num_filters=3, hidden_dim=4).eval()
     assert net.features(torch.tensor([[3]])).shape == (1, 3 * 10)
     assert net(torch.tensor([[3]])).shape == (1, 2)
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_short_texts_are_padded_to_the_largest_filter(impl):
+    """The max over time includes padded positions, so a text shorter than the largest filter must give what
+    the seed gave: the result for the text padded with 0 to that filter's size."""
+    torch.manual_seed(0)
+    net = CharCNN(vocab_size=9, num_classes=3, embedding_dim=4, filter_sizes=(2, 5), num_filters=3, hidden_dim=4,
+                  impl=impl).eval()  # fmt: skip
+    short = torch.tensor([[3, 7], [4, 0]])
+    padded = torch.tensor([[3, 7, 0, 0, 0], [4, 0, 0, 0, 0]])
+    assert torch.equal(net(short), net(padded))
+    assert not torch.allclose(net.features(short), reference_conv_max(short, net.embedding, net.convs))  # it matters
 
 
 def test_seed_layout_has_no_activation_by_default():

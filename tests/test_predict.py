@@ -36,7 +36,7 @@ def test_predictions_match_the_trained_module(trained, data_dir):
     built.model.eval()
     for i in dm.corpus.splits["test"][:5]:
         text = dm.corpus.texts[i]  # already clean; cleaning clean text changes nothing
-        tokens = pad_batch([dm.tokenizer.encode(text)], dm.min_length)
+        tokens = pad_batch([dm.tokenizer.encode(text)])
         with torch.no_grad():
             expected = built.model(tokens).sigmoid().numpy()
         assert tagger.predict_proba([text]) == pytest.approx(expected, abs=1e-5)

@@ -16,7 +16,6 @@ class TaggerCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ThresholdTuner, "threshold")
         # Sizes flow from the data to the model, never copied into YAML.
-        parser.link_arguments("model.filter_sizes", "data.min_length", compute_fn=max)
         for name in ("vocab_size", "num_classes", "class_weights"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 

@@ -25,7 +25,6 @@ class Tagger:
     tokenizer: Tokenizer
     classes: list[str]
     label_mapping: dict
-    min_length: int
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "Tagger":
@@ -49,7 +48,6 @@ class Tagger:
             tokenizer=Tokenizer.from_dict(data["tokenizer"]),
             classes=list(data["classes"]),
             label_mapping=data["label_mapping"],
-            min_length=data["min_length"],
         )
 
     @property
@@ -64,7 +62,7 @@ class Tagger:
         probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            tokens = pad_batch([encoded[i] for i in rows], self.min_length).to(self.module.device)
+            tokens = pad_batch([encoded[i] for i in rows]).to(self.module.device)
             probs[rows] = self.module(tokens).float().sigmoid().cpu().numpy()
         return probs
 
