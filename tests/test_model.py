@@ -39,11 +39,15 @@ def test_short_texts_are_padded_to_the_largest_filter(impl):
     assert not torch.allclose(net.features(short), reference_conv_max(short, net.embedding, net.convs))  # it matters
 
 
-def test_seed_layout_has_no_activation_by_default():
+def test_defaults_are_the_lessons_model():
+    """configs/cnn.yaml relies on these: embedding 128, filter sizes 1..10, 128 filters, hidden 128,
+    dropout 0.5, no activation."""
     net = CharCNN(vocab_size=5, num_classes=2)
-    assert not net.relu and net.embedding.padding_idx == 0
+    assert net.embedding.embedding_dim == 128 and net.embedding.padding_idx == 0
     assert [c.kernel_size[0] for c in net.convs] == list(range(1, 11))
-    assert net.fc1.in_features == 128 * 10
+    assert {c.out_channels for c in net.convs} == {128}
+    assert (net.fc1.in_features, net.fc1.out_features) == (128 * 10, 128)
+    assert net.dropout.p == 0.5 and not net.relu
 
 
 @pytest.mark.parametrize("activation", ["none", "relu"])

@@ -60,6 +60,19 @@ def test_evaluate_prints_the_report(trained, data_dir, capsys):
     assert 0 < report["num_samples"] <= 400 and set(report["per_class"]) == set(Tagger.load(best).classes)
 
 
+def test_network_class_that_is_not_a_module_is_refused(trained, tmp_path):
+    _, best = trained
+    ckpt = torch.load(best, weights_only=True)
+    ckpt["hyper_parameters"]["net"]["class_path"] = "collections.OrderedDict"
+    torch.save(ckpt, tmp_path / "odd.ckpt")
+    with pytest.raises(TaggerError, match=r"collections.OrderedDict is not an nn.Module subclass$"):
+        Tagger.load(tmp_path / "odd.ckpt")
+    ckpt["hyper_parameters"]["net"]["class_path"] = "no_such_package.Net"
+    torch.save(ckpt, tmp_path / "gone.ckpt")
+    with pytest.raises(TaggerError, match="no_such_package.Net cannot be imported"):
+        Tagger.load(tmp_path / "gone.ckpt")
+
+
 def test_bad_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(TaggerError, match="not found"):
         Tagger.load(tmp_path / "missing.ckpt")

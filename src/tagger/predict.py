@@ -1,19 +1,46 @@
 """`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one checkpoint file."""
 
 import argparse
+import importlib
+import inspect
 import json
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import TaggerDataModule, pad_batch
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
+from tagger.models import Network
+from tagger.models.cnn import CharCNN
 from tagger.module import TaggerModule
+
+
+def _network(hparams: dict, path: str | Path) -> Network:
+    """The network class named by the checkpoint, with its saved arguments; taken out of hparams.
+
+    The class is imported by its path (never unpickled). Checkpoints written before the network was
+    pluggable hold CharCNN's arguments at the top level, beside the module's own.
+    """
+    spec = hparams.pop("net", None)
+    if spec is None:
+        own = inspect.signature(TaggerModule).parameters
+        return partial(CharCNN, **{k: hparams.pop(k) for k in list(hparams) if k not in own})
+    class_path = spec["class_path"]
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        raise TaggerError(f"{path}: network class {class_path} cannot be imported") from None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TaggerError(f"{path}: network class {class_path} is not an nn.Module subclass")
+    return partial(cls, **spec.get("init_args", {}))
 
 
 @dataclass
@@ -39,7 +66,7 @@ class Tagger:
         if data is None or "state_dict" not in ckpt:
             raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        module = TaggerModule(**hparams)
+        module = TaggerModule(net=_network(hparams, path), **hparams)
         module.load_state_dict(ckpt["state_dict"])
         module.eval()
         return cls(
