@@ -74,6 +74,13 @@ def test_every_shipped_config_fits_a_batch(config, data_dir, tmp_path):
     assert built.trainer.global_step == 2
 
 
+def test_predict_is_not_a_subcommand(capsys):
+    """Predictions come from `python -m tagger.predict`, which needs only the checkpoint."""
+    with pytest.raises(SystemExit):
+        cli_main(["predict"])
+    assert "invalid choice: 'predict' (choose from 'fit', 'validate', 'test')" in capsys.readouterr().err
+
+
 def test_user_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
     import urllib.error
 

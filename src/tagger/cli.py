@@ -1,4 +1,4 @@
-"""`python -m tagger.cli fit|validate|test|predict --config configs/cnn.yaml`: LightningCLI wiring."""
+"""`python -m tagger.cli fit|validate|test --config configs/cnn.yaml`: LightningCLI wiring."""
 
 import json
 import sys
@@ -13,6 +13,11 @@ from tagger.module import TaggerModule
 
 
 class TaggerCLI(LightningCLI):
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """No predict: tags come from `python -m tagger.predict`, which needs only the checkpoint."""
+        return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ThresholdTuner, "threshold")
         # Sizes flow from the data to the model, never copied into YAML.

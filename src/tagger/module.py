@@ -79,9 +79,6 @@ class TaggerModule(L.LightningModule):
         overall = self.test_report["overall"]
         self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()})
 
-    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        return self(batch[0]).float().sigmoid()
-
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
