@@ -22,16 +22,22 @@ from tagger.models.cnn import CharCNN
 from tagger.module import TaggerModule
 
 
-def _network(hparams: dict, path: str | Path) -> Network:
-    """The network class named by the checkpoint, with its saved arguments; taken out of hparams.
+def _module_arguments(hparams: dict, path: str | Path) -> dict:
+    """TaggerModule's arguments from a checkpoint's hyperparameters, the network class imported by its path.
 
-    The class is imported by its path (never unpickled). Checkpoints written before the network was
-    pluggable hold CharCNN's arguments at the top level, beside the module's own.
+    fit saves the network as plain data, ``net: {class_path, init_args}``; nothing is unpickled. Checkpoints
+    written before the network was pluggable hold CharCNN's arguments at the top level, beside the module's.
     """
-    spec = hparams.pop("net", None)
-    if spec is None:
+    hparams = {k: v for k, v in hparams.items() if not k.startswith("_")}  # LightningCLI's bookkeeping
+    if "net" not in hparams:
         own = inspect.signature(TaggerModule).parameters
-        return partial(CharCNN, **{k: hparams.pop(k) for k in list(hparams) if k not in own})
+        flat = {k: v for k, v in hparams.items() if k not in own}
+        return {k: v for k, v in hparams.items() if k in own} | {"net": partial(CharCNN, **flat)}
+    return hparams | {"net": _network(hparams["net"], path)}
+
+
+def _network(spec: dict, path: str | Path) -> Network:
+    """The class named by ``spec``, bound to its init_args; refused unless it is an nn.Module."""
     class_path = spec["class_path"]
     module_name, _, name = class_path.rpartition(".")
     try:
@@ -65,10 +71,10 @@ class Tagger:
         data = ckpt.get(TaggerDataModule.__qualname__)
         if data is None or "state_dict" not in ckpt:
             raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
-        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        module = TaggerModule(net=_network(hparams, path), **hparams)
+        module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
         module.load_state_dict(ckpt["state_dict"])
         module.eval()
+        # data["min_length"] of older checkpoints is not needed: a CNN pads to its largest filter itself.
         return cls(
             module=module,
             cleaning=TextCleaning(**data["cleaning"]),
