@@ -15,10 +15,12 @@ import os
 import platform
 import statistics
 import time
+from functools import partial
 
 import torch
 
 from tagger.data.datamodule import TaggerDataModule
+from tagger.models.cnn import CharCNN
 from tagger.module import TaggerModule
 
 SEED_BEST = {"embedding_dim": 335, "num_filters": 477, "hidden_dim": 458, "filter_sizes": tuple(range(1, 11))}
@@ -68,7 +70,7 @@ def main() -> None:
 
     loaders = {}
     for name, bucketing in (("seed-padding", False), ("bucketed", True)):
-        dm = TaggerDataModule(args.data_dir, batch_size=64, min_length=10, bucketing=bucketing)
+        dm = TaggerDataModule(args.data_dir, batch_size=64, bucketing=bucketing)
         loaders[name] = dm.dataloader("train", shuffle=False)  # same batches in every repeat
     train_texts = len(dm.corpus.splits["train"])
     mean_chars = sum(len(dm.corpus.texts[i]) for i in dm.corpus.splits["train"]) / train_texts
@@ -82,7 +84,8 @@ def main() -> None:
         for loader_name, loader in loaders.items():
             for precision in ("float32", "bf16"):
                 torch.manual_seed(0)
-                module = TaggerModule(dm.vocab_size, dm.num_classes, dm.class_weights, impl=impl, lr=2e-4, **SEED_BEST)
+                net = partial(CharCNN, impl=impl, **SEED_BEST)
+                module = TaggerModule(dm.vocab_size, dm.num_classes, net, dm.class_weights, lr=2e-4)
                 epoch_s = median_time(lambda m=module, lo=loader, p=precision: train_epoch(m, lo, p), args.repeats)
                 infer_s = median_time(lambda m=module, lo=loader, p=precision: inference(m, lo, p), args.repeats)
                 results[impl, loader_name, precision] = epoch_s

@@ -14,15 +14,25 @@ CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "sear
 
 def test_sizes_are_linked_from_the_data(data_dir, tmp_path):
     built = cli_main(tiny_args(data_dir, tmp_path), run=False)
-    dm, hp = built.datamodule, built.model.hparams
+    dm, hp, net = built.datamodule, built.model.hparams, built.model.net
     assert (hp.vocab_size, hp.num_classes) == (dm.vocab_size, dm.num_classes)
+    assert (net.embedding.num_embeddings, net.fc2.out_features) == (dm.vocab_size, dm.num_classes)
     assert list(hp.class_weights) == pytest.approx(dm.class_weights)
-    assert dm.min_length == max(hp.filter_sizes) == 3
+
+
+def test_cnn_config_is_the_lessons_model(data_dir, tmp_path):
+    built = cli_main(["--config", str(REPO / "configs" / "cnn.yaml"), "--data.data_dir", str(data_dir)], run=False)
+    lesson = {"embedding_dim": 128, "filter_sizes": list(range(1, 11)), "num_filters": 128, "hidden_dim": 128,
+              "dropout_p": 0.5, "activation": "none", "impl": "auto"}  # fmt: skip
+    assert built.model.hparams.net == {"class_path": "tagger.models.cnn.CharCNN", "init_args": lesson}
+    assert built.model.hparams.lr == 2e-4 and built.datamodule.batch_size == 64
+    assert built.datamodule.min_tag_freq == 30 and built.config.threshold.split == "train"
 
 
 def test_fit_writes_a_checkpoint_with_the_tuned_threshold(trained):
     built, best = trained
     ckpt = torch.load(best, weights_only=True)  # nothing pickled
+    assert ckpt["hyper_parameters"]["net"]["class_path"] == "tagger.models.cnn.CharCNN"  # enough to rebuild it
     threshold = ckpt["state_dict"]["threshold"].item()
     assert 0 < threshold < 1 and threshold != 0.5
     assert threshold == pytest.approx(built.model.threshold.item())
@@ -64,6 +74,13 @@ def test_every_shipped_config_fits_a_batch(config, data_dir, tmp_path):
     assert built.trainer.global_step == 2
 
 
+def test_predict_is_not_a_subcommand(capsys):
+    """Predictions come from `python -m tagger.predict`, which needs only the checkpoint."""
+    with pytest.raises(SystemExit):
+        cli_main(["predict"])
+    assert "invalid choice: 'predict' (choose from 'fit', 'validate', 'test')" in capsys.readouterr().err
+
+
 def test_user_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
     import urllib.error
 
@@ -79,7 +96,7 @@ def test_user_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("impl", ["fast", "reference"])
 def test_bf16_mixed_precision_on_cpu(impl, data_dir, tmp_path):
-    args = tiny_args(data_dir, tmp_path, "--trainer.precision", "bf16-mixed", "--model.impl", impl)
+    args = tiny_args(data_dir, tmp_path, "--trainer.precision", "bf16-mixed", "--model.net.impl", impl)
     built = cli_main(["fit", *args, "--trainer.max_epochs", "1"])
     assert built.trainer.precision == "bf16-mixed" and built.model.net.fast == (impl == "fast")
     assert torch.isfinite(torch.tensor(built.trainer.callback_metrics["val/loss"].item()))
@@ -87,4 +104,4 @@ def test_bf16_mixed_precision_on_cpu(impl, data_dir, tmp_path):
 
 def test_char_models_use_the_fast_path_by_default(trained):
     built, _ = trained
-    assert built.model.hparams.impl == "auto" and built.model.net.fast
+    assert built.model.hparams.net["init_args"]["impl"] == "auto" and built.model.net.fast

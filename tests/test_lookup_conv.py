@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from tagger.models import lookup_conv
-from tagger.models.lookup_conv import lookup_conv_max, reference_conv_max
+from tagger.models.cnn import reference_conv_max
+from tagger.models.lookup_conv import lookup_conv_max
 
 VOCAB, EMBED, FILTERS = 11, 8, 5
 SIZES = [(1,), (2,), (3,), (2, 4), (7, 3, 4), tuple(range(1, 11))]

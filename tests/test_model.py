@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tagger.models.cnn import CharCNN
+from tagger.models.cnn import CharCNN, reference_conv_max
 
 
 @pytest.mark.parametrize("activation", ["none", "relu"])
@@ -26,11 +26,28 @@ def test_same_padding_keeps_every_position():
     assert net(torch.tensor([[3]])).shape == (1, 2)
 
 
-def test_seed_layout_has_no_activation_by_default():
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_short_texts_are_padded_to_the_largest_filter(impl):
+    """The max over time includes padded positions, so a text shorter than the largest filter must give what
+    the seed gave: the result for the text padded with 0 to that filter's size."""
+    torch.manual_seed(0)
+    net = CharCNN(vocab_size=9, num_classes=3, embedding_dim=4, filter_sizes=(2, 5), num_filters=3, hidden_dim=4,
+                  impl=impl).eval()  # fmt: skip
+    short = torch.tensor([[3, 7], [4, 0]])
+    padded = torch.tensor([[3, 7, 0, 0, 0], [4, 0, 0, 0, 0]])
+    assert torch.equal(net(short), net(padded))
+    assert not torch.allclose(net.features(short), reference_conv_max(short, net.embedding, net.convs))  # it matters
+
+
+def test_defaults_are_the_lessons_model():
+    """configs/cnn.yaml relies on these: embedding 128, filter sizes 1..10, 128 filters, hidden 128,
+    dropout 0.5, no activation."""
     net = CharCNN(vocab_size=5, num_classes=2)
-    assert not net.relu and net.embedding.padding_idx == 0
+    assert net.embedding.embedding_dim == 128 and net.embedding.padding_idx == 0
     assert [c.kernel_size[0] for c in net.convs] == list(range(1, 11))
-    assert net.fc1.in_features == 128 * 10
+    assert {c.out_channels for c in net.convs} == {128}
+    assert (net.fc1.in_features, net.fc1.out_features) == (128 * 10, 128)
+    assert net.dropout.p == 0.5 and not net.relu
 
 
 @pytest.mark.parametrize("activation", ["none", "relu"])

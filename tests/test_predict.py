@@ -1,7 +1,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,6 +11,8 @@ from tagger import evaluate, predict
 from tagger.data.datamodule import pad_batch
 from tagger.errors import TaggerError
 from tagger.predict import Tagger
+
+FIXTURES = Path(__file__).parent / "data"
 
 
 def test_tagger_predicts_from_the_checkpoint_alone(trained):
@@ -32,7 +36,7 @@ def test_predictions_match_the_trained_module(trained, data_dir):
     built.model.eval()
     for i in dm.corpus.splits["test"][:5]:
         text = dm.corpus.texts[i]  # already clean; cleaning clean text changes nothing
-        tokens = pad_batch([dm.tokenizer.encode(text)], dm.min_length)
+        tokens = pad_batch([dm.tokenizer.encode(text)])
         with torch.no_grad():
             expected = built.model(tokens).sigmoid().numpy()
         assert tagger.predict_proba([text]) == pytest.approx(expected, abs=1e-5)
@@ -54,6 +58,19 @@ def test_evaluate_prints_the_report(trained, data_dir, capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["overall"]) == {"precision", "recall", "f1", "f1_weighted", "f1_micro"}
     assert 0 < report["num_samples"] <= 400 and set(report["per_class"]) == set(Tagger.load(best).classes)
+
+
+def test_network_class_that_is_not_a_module_is_refused(trained, tmp_path):
+    _, best = trained
+    ckpt = torch.load(best, weights_only=True)
+    ckpt["hyper_parameters"]["net"]["class_path"] = "collections.OrderedDict"
+    torch.save(ckpt, tmp_path / "odd.ckpt")
+    with pytest.raises(TaggerError, match=r"collections.OrderedDict is not an nn.Module subclass$"):
+        Tagger.load(tmp_path / "odd.ckpt")
+    ckpt["hyper_parameters"]["net"]["class_path"] = "no_such_package.Net"
+    torch.save(ckpt, tmp_path / "gone.ckpt")
+    with pytest.raises(TaggerError, match="no_such_package.Net cannot be imported"):
+        Tagger.load(tmp_path / "gone.ckpt")
 
 
 def test_bad_model_file_is_a_clear_error(tmp_path):
@@ -79,3 +96,14 @@ def test_evaluate_averages_over_present_classes_and_counts_skipped_projects(trai
     assert report["absent_classes"] == [absent] and report["skipped_projects"] == 1
     present = [report["per_class"][c]["f1"] for c in kept]
     assert report["overall"]["f1"] == pytest.approx(sum(present) / len(present))
+
+
+def test_checkpoint_with_flat_cnn_hyperparameters_still_predicts_the_same():
+    """A tiny checkpoint written before the network was pluggable: CharCNN's arguments at the top level
+    of hyper_parameters. It must give the probabilities that tagger.predict gave then."""
+    path = FIXTURES / "flat_hparams.ckpt"
+    assert "embedding_dim" in torch.load(path, weights_only=True)["hyper_parameters"]
+    expected = json.loads((FIXTURES / "flat_hparams.json").read_text())
+    tagger = Tagger.load(path)
+    assert tagger.threshold == pytest.approx(expected["threshold"])
+    assert tagger.predict_proba(expected["texts"]) == pytest.approx(np.array(expected["probabilities"]), abs=1e-5)

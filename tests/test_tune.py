@@ -19,7 +19,7 @@ from tagger.tune.storage import redact
 
 SPACE = {
     "model.lr": {"type": "float", "low": 1e-9, "high": 3e-2, "log": True},
-    "model.dropout_p": {"type": "float", "low": 0.0, "high": 0.5},
+    "model.net.dropout_p": {"type": "float", "low": 0.0, "high": 0.5},
 }
 
 
@@ -107,13 +107,13 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
 def test_default_pruner_prunes_a_clearly_bad_trial(options, data_dir, tmp_path):
     """Five learning trials, then one whose learning rate is ~0: the median pruner stops it after warm-up."""
     options.n_trials = 6
-    small = ["--model.embedding_dim", "32", "--model.num_filters", "32", "--model.hidden_dim", "32"]
+    small = ["--model.net.embedding_dim", "32", "--model.net.num_filters", "32", "--model.net.hidden_dim", "32"]
     args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "8", "--trainer.limit_train_batches", "20",
                      "--trainer.limit_val_batches", "10", "--data.batch_size", "32", *small)  # fmt: skip
     study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
     for _ in range(5):
-        study.enqueue_trial({"model.lr": 1e-2, "model.dropout_p": 0.0})
-    study.enqueue_trial({"model.lr": 1e-9, "model.dropout_p": 0.0})
+        study.enqueue_trial({"model.lr": 1e-2, "model.net.dropout_p": 0.0})
+    study.enqueue_trial({"model.lr": 1e-9, "model.net.dropout_p": 0.0})
     study = run_study(options, args, pruner=make_pruner("median"))
     assert [t.state for t in study.trials[:5]] == [TrialState.COMPLETE] * 5
     assert study.trials[5].state == TrialState.PRUNED
@@ -130,7 +130,7 @@ def test_monitored_metric_is_logged(data_dir, tmp_path):
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(options, base_args):
     options.n_trials = 1
     study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
-    study.enqueue_trial({"model.dropout_p": 3.0, "model.lr": 1e-3}, skip_if_exists=False)  # Dropout rejects p > 1
+    study.enqueue_trial({"model.net.dropout_p": 3.0, "model.lr": 1e-3}, skip_if_exists=False)  # Dropout rejects p > 1
     study = run_study(options, base_args)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
     _, children = runs_by_trial(options)
@@ -180,15 +180,15 @@ def test_unreachable_database_fails_before_any_trial_without_leaking_the_passwor
 def test_shipped_search_space_is_the_seeds_and_parses(data_dir, tmp_path):
     space = load_search_space(REPO / "configs" / "search_space.yaml")
     assert set(space) == {
-        "model.embedding_dim",
-        "model.num_filters",
-        "model.hidden_dim",
-        "model.dropout_p",
+        "model.net.embedding_dim",
+        "model.net.num_filters",
+        "model.net.hidden_dim",
+        "model.net.dropout_p",
         "model.lr",
     }
     assert space["model.lr"].log and (space["model.lr"].low, space["model.lr"].high) == (5e-5, 5e-4)
     cli = build([*tiny_args(data_dir, tmp_path), *to_cli_args(example_values(space))])
-    assert cli.model.hparams.embedding_dim == 128
+    assert cli.model.hparams.net["init_args"]["embedding_dim"] == 128
 
 
 def test_redact():
@@ -286,7 +286,7 @@ def test_reopening_a_study_defined_otherwise_is_refused(options, base_args, data
     with pytest.raises(TaggerError, match=r"trainer\.max_epochs \(3 -> 7\).*--allow-changes"):
         run_study(options, other_epochs)
     with pytest.raises(TaggerError, match="changed search space"):
-        wider = _space(options, {"model.hidden_dim": {"type": "int", "low": 4, "high": 8}})
+        wider = _space(options, {"model.net.hidden_dim": {"type": "int", "low": 4, "high": 8}})
         run_study(TuneOptions(**{**vars(options), "search_space": wider}), base_args)
     assert len(optuna.load_study(study_name="t", storage=options.storage).trials) == 1  # nothing added
     options.allow_changes = True
@@ -352,9 +352,9 @@ def test_a_truncated_journal_line_is_named_with_the_fix(options, base_args, tmp_
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"model.dropout_p": {"type": "float", "low": 2, "high": 5}}, r"'model\.dropout_p' can take 2\.0"),
-        ({"model.dropout_p": {"type": "float", "low": 0.1, "high": 5}}, r"'model\.dropout_p' can take 5\.0"),
-        ({"model.activation": {"type": "categorical", "choices": ["none", "tanh"]}}, r"model\.activation='tanh'"),
+        ({"model.net.dropout_p": {"type": "float", "low": 2, "high": 5}}, r"'model\.net\.dropout_p' can take 2\.0"),
+        ({"model.net.dropout_p": {"type": "float", "low": 0.1, "high": 5}}, r"'model\.net\.dropout_p' can take 5\.0"),
+        ({"model.net.activation": {"type": "categorical", "choices": ["none", "tanh"]}}, r"activation='tanh'"),
     ],
 )
 def test_every_value_the_model_rejects_is_found_before_any_trial(options, base_args, tmp_path, extra, message):

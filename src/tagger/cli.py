@@ -1,4 +1,4 @@
-"""`python -m tagger.cli fit|validate|test|predict --config configs/cnn.yaml`: LightningCLI wiring."""
+"""`python -m tagger.cli fit|validate|test --config configs/cnn.yaml`: LightningCLI wiring."""
 
 import json
 import sys
@@ -13,10 +13,14 @@ from tagger.module import TaggerModule
 
 
 class TaggerCLI(LightningCLI):
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """No predict: tags come from `python -m tagger.predict`, which needs only the checkpoint."""
+        return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ThresholdTuner, "threshold")
         # Sizes flow from the data to the model, never copied into YAML.
-        parser.link_arguments("model.filter_sizes", "data.min_length", compute_fn=max)
         for name in ("vocab_size", "num_classes", "class_weights"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 

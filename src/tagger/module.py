@@ -1,7 +1,6 @@
-"""LightningModule: the CNN plus its loss, optimiser, scheduler, metrics and decision threshold."""
+"""LightningModule: a network plus its loss, optimiser, scheduler, metrics and decision threshold."""
 
 from collections.abc import Sequence
-from typing import Literal
 
 import lightning.pytorch as L
 import numpy as np
@@ -10,13 +9,17 @@ from torch import nn
 from torchmetrics.classification import MultilabelAveragePrecision, MultilabelF1Score
 
 from tagger.metrics import classification_report
+from tagger.models import Network
 from tagger.models.cnn import CharCNN
 
 
 class TaggerModule(L.LightningModule):
     """Multi-label tagger trained with class-weighted BCE, Adam and ReduceLROnPlateau on ``val/loss``.
 
-    vocab_size, num_classes and class_weights come from the DataModule (linked by the CLI).
+    vocab_size, num_classes and class_weights come from the DataModule (linked by the CLI). ``net`` is the
+    network class with its own arguments bound (``model.net: {class_path, init_args}`` in the config, see
+    tagger.models); it is called with the two sizes. Under LightningCLI the saved hyperparameters are the
+    config (``net`` as class_path and init_args), plain data that tagger.predict rebuilds the network from.
     The decision threshold is a buffer, so checkpoints carry it; ThresholdTuner sets it after fit.
     """
 
@@ -24,31 +27,15 @@ class TaggerModule(L.LightningModule):
         self,
         vocab_size: int,
         num_classes: int,
+        net: Network = CharCNN,
         class_weights: Sequence[float] | None = None,
-        embedding_dim: int = 128,
-        filter_sizes: Sequence[int] = tuple(range(1, 11)),
-        num_filters: int = 128,
-        hidden_dim: int = 128,
-        dropout_p: float = 0.5,
-        activation: Literal["none", "relu"] = "none",
-        impl: Literal["auto", "fast", "reference"] = "auto",
         lr: float = 2e-4,
         lr_factor: float = 0.1,
         lr_patience: int = 5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = CharCNN(
-            vocab_size,
-            num_classes,
-            embedding_dim=embedding_dim,
-            filter_sizes=filter_sizes,
-            num_filters=num_filters,
-            hidden_dim=hidden_dim,
-            dropout_p=dropout_p,
-            activation=activation,
-            impl=impl,
-        )
+        self.net = net(vocab_size, num_classes)
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.loss_fn = nn.BCEWithLogitsLoss(weight=weight)
         self.register_buffer("threshold", torch.tensor(0.5))
@@ -91,9 +78,6 @@ class TaggerModule(L.LightningModule):
         self.test_report = classification_report(targets, (probs >= self.threshold.item()).astype(np.int64), classes)
         overall = self.test_report["overall"]
         self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()})
-
-    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        return self(batch[0]).float().sigmoid()
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -1,19 +1,52 @@
 """`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one checkpoint file."""
 
 import argparse
+import importlib
+import inspect
 import json
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import TaggerDataModule, pad_batch
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
+from tagger.models import Network
+from tagger.models.cnn import CharCNN
 from tagger.module import TaggerModule
+
+
+def _module_arguments(hparams: dict, path: str | Path) -> dict:
+    """TaggerModule's arguments from a checkpoint's hyperparameters, the network class imported by its path.
+
+    fit saves the network as plain data, ``net: {class_path, init_args}``; nothing is unpickled. Checkpoints
+    written before the network was pluggable hold CharCNN's arguments at the top level, beside the module's.
+    """
+    hparams = {k: v for k, v in hparams.items() if not k.startswith("_")}  # LightningCLI's bookkeeping
+    if "net" not in hparams:
+        own = inspect.signature(TaggerModule).parameters
+        flat = {k: v for k, v in hparams.items() if k not in own}
+        return {k: v for k, v in hparams.items() if k in own} | {"net": partial(CharCNN, **flat)}
+    return hparams | {"net": _network(hparams["net"], path)}
+
+
+def _network(spec: dict, path: str | Path) -> Network:
+    """The class named by ``spec``, bound to its init_args; refused unless it is an nn.Module."""
+    class_path = spec["class_path"]
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        raise TaggerError(f"{path}: network class {class_path} cannot be imported") from None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TaggerError(f"{path}: network class {class_path} is not an nn.Module subclass")
+    return partial(cls, **spec.get("init_args", {}))
 
 
 @dataclass
@@ -25,7 +58,6 @@ class Tagger:
     tokenizer: Tokenizer
     classes: list[str]
     label_mapping: dict
-    min_length: int
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "Tagger":
@@ -39,17 +71,16 @@ class Tagger:
         data = ckpt.get(TaggerDataModule.__qualname__)
         if data is None or "state_dict" not in ckpt:
             raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
-        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        module = TaggerModule(**hparams)
+        module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
         module.load_state_dict(ckpt["state_dict"])
         module.eval()
+        # data["min_length"] of older checkpoints is not needed: a CNN pads to its largest filter itself.
         return cls(
             module=module,
             cleaning=TextCleaning(**data["cleaning"]),
             tokenizer=Tokenizer.from_dict(data["tokenizer"]),
             classes=list(data["classes"]),
             label_mapping=data["label_mapping"],
-            min_length=data["min_length"],
         )
 
     @property
@@ -64,7 +95,7 @@ class Tagger:
         probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            tokens = pad_batch([encoded[i] for i in rows], self.min_length).to(self.module.device)
+            tokens = pad_batch([encoded[i] for i in rows]).to(self.module.device)
             probs[rows] = self.module(tokens).float().sigmoid().cpu().numpy()
         return probs
 

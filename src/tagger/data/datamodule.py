@@ -22,9 +22,9 @@ from tagger.errors import TaggerError
 Split = Literal["train", "val", "test"]
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], min_length: int = 1) -> torch.Tensor:
-    """(B, L) token ids padded with 0 to the longest sequence, and to at least min_length."""
-    length = max(min_length, 1, *map(len, sequences))
+def pad_batch(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(B, L) token ids padded with 0 to the longest sequence (at least one position, for empty texts)."""
+    length = max(1, *map(len, sequences))
     tokens = torch.zeros(len(sequences), length, dtype=torch.long)
     for row, seq in enumerate(sequences):
         tokens[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
@@ -54,7 +54,6 @@ class TaggerDataModule(L.LightningDataModule):
         level: tokenise into characters or words.
         split_sizes: train/val/test fractions.
         seed: seeds the split.
-        min_length: pad every batch to at least this many tokens (linked to the largest filter size).
         bucketing: batch texts of similar length together (less padding, faster); off = plain shuffling.
     """
 
@@ -70,7 +69,6 @@ class TaggerDataModule(L.LightningDataModule):
         split_sizes: tuple[float, float, float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         batch_size: int = 64,
-        min_length: int = 1,
         bucketing: bool = True,
         num_workers: int = 0,
     ) -> None:
@@ -85,7 +83,6 @@ class TaggerDataModule(L.LightningDataModule):
         self.split_sizes = split_sizes
         self.seed = seed
         self.batch_size = batch_size
-        self.min_length = min_length
         self.bucketing = bucketing
         self.num_workers = num_workers
         self._tokenizer: Tokenizer | None = None
@@ -158,7 +155,7 @@ class TaggerDataModule(L.LightningDataModule):
 
     def collate(self, batch: list[tuple[list[int], torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         sequences, targets = zip(*batch, strict=True)
-        return pad_batch(sequences, self.min_length), torch.stack(targets)
+        return pad_batch(sequences), torch.stack(targets)
 
     def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(split)
@@ -195,7 +192,6 @@ class TaggerDataModule(L.LightningDataModule):
                 "map_aliases": self.map_aliases,
                 "add_parents": self.add_parents,
             },
-            "min_length": self.min_length,
             "split_seed": self.seed,
         }
 

@@ -1,1 +1,14 @@
-"""Networks: plain nn.Modules, free of training concerns."""
+"""Networks: plain nn.Modules, free of training concerns.
+
+The contract: the constructor takes ``vocab_size: int, num_classes: int`` first, then its own typed,
+defaulted arguments; forward maps (B, L) token ids (0 = padding) to (B, num_classes) logits. A new
+architecture is a new file here plus a config naming it as ``model.net``.
+"""
+
+from collections.abc import Callable
+
+from torch import nn
+
+# What TaggerModule takes: the class, with its own arguments bound from the config (jsonargparse fills
+# everything after the two sizes); the module calls it with the sizes linked from the data.
+Network = Callable[[int, int], nn.Module]

@@ -4,7 +4,7 @@ Embedding followed by a convolution is linear in the one-hot input, so for a fil
 conv output at position t is ``bias + sum_k T_k[x[t + k - left]]`` with ``T_k = W[:, :, k] @ E.T``.
 With a vocabulary of a few dozen characters the tables are tiny, and the look-up replaces a
 (B, L, E) x (E, F * f) convolution by f row reads per output, which is an order of magnitude faster
-on CPU. ``reference_conv_max`` is the plain nn.Conv1d version: the definition and the fallback.
+on CPU. ``tagger.models.cnn.reference_conv_max`` is the plain nn.Conv1d version: the definition.
 """
 
 from collections.abc import Sequence
@@ -20,34 +20,10 @@ _BLOCK_ELEMENTS = {"cpu": 1 << 20}
 _DEFAULT_BLOCK_ELEMENTS = 1 << 24
 
 
-def _same_padding(size: int) -> tuple[int, int]:
+def same_padding(size: int) -> tuple[int, int]:
     """Left/right padding that keeps L outputs (left floor((f-1)/2), right ceil((f-1)/2))."""
     left = (size - 1) // 2
     return left, size - 1 - left
-
-
-def reference_conv_max(
-    tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.Conv1d], relu: bool = False
-) -> Tensor:
-    """Max over time of "same"-padded convolutions of the embedded tokens, concatenated per conv.
-
-    Args:
-        tokens: (B, L) token ids, 0 = padding.
-        embedding: the token embedding, (vocab, E).
-        convs: Conv1d(E, F, f) layers created without padding; "same" padding is applied here.
-        relu: apply ReLU to the conv outputs before the max.
-
-    Returns:
-        (B, sum of F over convs).
-    """
-    embedded = embedding(tokens).transpose(1, 2)  # (B, E, L)
-    outputs = []
-    for conv in convs:
-        out = conv(F.pad(embedded, _same_padding(conv.kernel_size[0])))  # (B, F, L)
-        if relu:
-            out = F.relu(out)
-        outputs.append(out.amax(-1))  # (B, F)
-    return torch.cat(outputs, 1)
 
 
 def _window_rows(padded: Tensor, size: int, rows: int) -> Tensor:
@@ -124,7 +100,7 @@ def _table_embeddings(embedding: nn.Embedding) -> Tensor:
 
 
 def lookup_conv_max(tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.Conv1d], relu: bool = False) -> Tensor:
-    """Same result as ``reference_conv_max``, computed from per-filter-size look-up tables.
+    """Same result as ``tagger.models.cnn.reference_conv_max``, computed from per-filter-size look-up tables.
 
     Under autocast the tables (and the output) take the autocast dtype; parameter gradients come
     back in the parameter dtype. Where several positions tie for the max, the gradient goes to one of
@@ -144,7 +120,7 @@ def lookup_conv_max(tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.
         # Row-major: a column-major table (what reshape alone returns) sends embedding_bag off its
         # fast path, ~20x slower.
         table = products.permute(1, 2, 0).contiguous().view(-1, filters)  # (f * (V + 1), F)
-        padded = F.pad(tokens, _same_padding(size), value=sentinel)  # (B, L + f - 1)
+        padded = F.pad(tokens, same_padding(size), value=sentinel)  # (B, L + f - 1)
         # Under no_grad/inference_mode the table does not require grad: no argmax to keep.
         if table.requires_grad:
             values = _LookupConvMax.apply(padded, table, size)  # (B, F)
