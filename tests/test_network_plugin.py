@@ -70,3 +70,28 @@ def test_predict_and_evaluate_from_the_checkpoint(fitted, data_dir, capsys):
     evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
     report = json.loads(capsys.readouterr().out)
     assert set(report["per_class"]) == set(tagger.classes) and report["threshold"] == pytest.approx(tagger.threshold)
+
+
+def test_the_study_tunes_the_network_s_own_parameters(data_dir, tmp_path):
+    import yaml
+
+    from tagger.tune.options import TuneOptions
+    from tagger.tune.runner import run_study
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"model.net.dim": {"type": "int", "low": 2, "high": 16}}))
+    options = TuneOptions(
+        n_trials=2,
+        study_name="bag",
+        storage=str(tmp_path / "optuna.journal"),
+        pruner="none",
+        search_space=str(space),
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        output_dir=str(tmp_path / "out"),
+    )
+    study = run_study(options, mean_bag_args(data_dir, tmp_path))
+    assert len(study.trials) == 2 and all(t.value is not None for t in study.trials)
+    best = Tagger.load(tmp_path / "out" / "best.ckpt")
+    assert isinstance(best.module.net, MeanBag)
+    assert best.module.net.embedding.embedding_dim == study.best_trial.params["model.net.dim"]
+    assert yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())["model"]["net"]["class_path"] == CLASS_PATH
