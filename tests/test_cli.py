@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import lightning.pytorch as L
 import pytest
 import torch
 from conftest import REPO, tiny_args
@@ -8,6 +9,8 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from tagger import cli
 from tagger.callbacks import ThresholdTuner
 from tagger.cli import cli_main
+from tagger.errors import TaggerError
+from tagger.predict import Tagger
 
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "search_space.yaml")
 
@@ -105,3 +108,66 @@ def test_bf16_mixed_precision_on_cpu(impl, data_dir, tmp_path):
 def test_char_models_use_the_fast_path_by_default(trained):
     built, _ = trained
     assert built.model.hparams.net["init_args"]["impl"] == "auto" and built.model.net.fast
+
+
+class StopAt(L.Callback):
+    """Raises `error` at the end of the given epoch, as Ctrl-C (KeyboardInterrupt) or a crash would."""
+
+    def __init__(self, epoch: int, error: BaseException) -> None:
+        self.epoch, self.error = epoch, error
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise self.error
+
+
+def test_ctrl_c_during_fit_still_tunes_the_best_checkpoint_s_threshold(data_dir, tmp_path):
+    args = ["fit", *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "6")]
+    with pytest.raises(SystemExit):  # Lightning's answer to Ctrl-C
+        cli_main(args, trainer_defaults={"callbacks": [StopAt(2, KeyboardInterrupt())]})
+    (best,) = (tmp_path / "lightning_logs").rglob("best-*.ckpt")
+    ckpt = torch.load(best, weights_only=True)
+    assert ckpt["threshold_tuned"] is True and ckpt["state_dict"]["threshold"].item() != 0.5
+    assert Tagger.load(best).threshold == pytest.approx(ckpt["state_dict"]["threshold"].item())
+
+
+def test_a_checkpoint_whose_threshold_was_never_tuned_is_refused(data_dir, tmp_path):
+    args = ["fit", *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "6")]
+    with pytest.raises(RuntimeError, match="crash"):
+        cli_main(args, trainer_defaults={"callbacks": [StopAt(2, RuntimeError("crash"))]})
+    (best,) = (tmp_path / "lightning_logs").rglob("best-*.ckpt")
+    with pytest.raises(TaggerError, match="threshold was never tuned"):
+        Tagger.load(best)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data.batch_size", "0"], "--data.batch_size must be at least 1"),
+        (["--data.batch_size", "-3"], "--data.batch_size must be at least 1"),
+        (["--trainer.max_epochs", "0"], "max_epochs 0 trains nothing"),
+        pytest.param(
+            ["--trainer.accelerator", "gpu"],
+            "the trainer cannot start",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
+    ],
+)
+def test_fit_mistakes_end_in_one_line(data_dir, tmp_path, monkeypatch, extra, message):
+    monkeypatch.setattr("sys.argv", ["tagger.cli", "fit", *tiny_args(data_dir, tmp_path), *extra])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert str(exit_info.value).startswith("tagger: error:") and message in str(exit_info.value)
+
+
+def test_test_with_a_missing_or_foreign_checkpoint_ends_in_one_line(trained, data_dir, tmp_path, monkeypatch):
+    _, best = trained
+    for ckpt, extra, message in [
+        (tmp_path / "missing.ckpt", [], "no such file"),
+        (best, ["--data.min_tag_freq", "20"], "was trained on other data"),  # fewer tags than the model's
+    ]:
+        argv = ["tagger.cli", "test", *tiny_args(data_dir, tmp_path), *extra, "--ckpt_path", str(ckpt)]
+        monkeypatch.setattr("sys.argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        assert str(exit_info.value).startswith("tagger: error:") and message in str(exit_info.value)

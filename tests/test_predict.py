@@ -107,3 +107,29 @@ def test_checkpoint_with_flat_cnn_hyperparameters_still_predicts_the_same():
     tagger = Tagger.load(path)
     assert tagger.threshold == pytest.approx(expected["threshold"])
     assert tagger.predict_proba(expected["texts"]) == pytest.approx(np.array(expected["probabilities"]), abs=1e-5)
+
+
+@pytest.mark.parametrize("content", [torch.zeros(3), [1, 2], {"state_dict": {}}], ids=["tensor", "list", "dict"])
+def test_a_pt_file_that_is_not_a_checkpoint_is_one_message(tmp_path, content):
+    torch.save(content, tmp_path / "model.pt")
+    with pytest.raises(TaggerError, match="not a tagger checkpoint"):
+        Tagger.load(tmp_path / "model.pt")
+
+
+def test_texts_that_clean_to_nothing_get_no_tags_and_a_note(trained):
+    _, best = trained
+    texts = ["", "   ", "🙂🙂🙂", "Привет мир", "!!! ??? ...", "a transformer for text classification"]
+    run = [sys.executable, "-m", "tagger.predict", "--model", str(best), *texts]
+    done = subprocess.run(run, capture_output=True, text=True, check=True)
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["tags"] for r in results[:5]] == [[]] * 5 and all("note" in r for r in results[:5])
+    assert "note" not in results[5] and len(results[5]["probabilities"]) == len(Tagger.load(best).classes)
+    assert done.stderr.count("nothing is left after cleaning") == 5
+
+
+def test_a_closed_output_pipe_ends_quietly(trained):
+    _, best = trained
+    texts = "\n".join(f"text number {i} about gans and transformers" for i in range(3000))
+    command = f"{sys.executable} -m tagger.predict --model {best} | head -1"
+    done = subprocess.run(["bash", "-c", command], input=texts, capture_output=True, text=True)
+    assert len(done.stdout.splitlines()) == 1 and "Traceback" not in done.stderr and "Error" not in done.stderr

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from tagger.metrics import best_threshold
+from tagger.module import THRESHOLD_TUNED
 
 
 @torch.no_grad()
@@ -34,6 +35,15 @@ class ThresholdTuner(L.Callback):
         self.threshold: float | None = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._tune(trainer, pl_module)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """Ctrl-C during fit: the best checkpoint so far gets its threshold too, so it is usable as it is."""
+        if isinstance(exception, KeyboardInterrupt) and getattr(trainer.checkpoint_callback, "best_model_path", ""):
+            print("interrupted: tuning the decision threshold on the best checkpoint so far ...", flush=True)
+            self._tune(trainer, pl_module)
+
+    def _tune(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         checkpoint = trainer.checkpoint_callback
         best = getattr(checkpoint, "best_model_path", "")
         if best:
@@ -46,6 +56,7 @@ class ThresholdTuner(L.Callback):
             for path in {best, getattr(checkpoint, "last_model_path", "")} - {""}:
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
                 ckpt["state_dict"]["threshold"] = torch.tensor(self.threshold)
+                ckpt[THRESHOLD_TUNED] = True
                 torch.save(ckpt, path)
         for logger in trainer.loggers:
             logger.log_metrics({"threshold": self.threshold}, step=trainer.global_step)

@@ -1,14 +1,16 @@
 """`python -m tagger.cli fit|validate|test --config configs/cnn.yaml`: LightningCLI wiring."""
 
 import json
-import sys
 from pathlib import Path
 
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 
 from tagger.callbacks import ThresholdTuner
 from tagger.data.datamodule import TaggerDataModule
-from tagger.errors import TaggerError
+from tagger.errors import TaggerError, reported
 from tagger.module import TaggerModule
 
 
@@ -23,6 +25,41 @@ class TaggerCLI(LightningCLI):
         # Sizes flow from the data to the model, never copied into YAML.
         for name in ("vocab_size", "num_classes", "class_weights"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand in (None, "fit") and self._get(self.config, "trainer").max_epochs == 0:
+            raise TaggerError("--trainer.max_epochs 0 trains nothing (no checkpoint, no threshold); give 1 or more")
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:  # e.g. --trainer.accelerator gpu on a machine without one
+            raise TaggerError(
+                f"the trainer cannot start: {err}; use --trainer.accelerator cpu (or auto) and check --trainer.devices"
+            ) from None
+
+    def before_test(self) -> None:
+        self._check_checkpoint()
+
+    before_validate = before_test
+
+    def _check_checkpoint(self) -> None:
+        """The checkpoint to test exists and was trained on this data's tags and vocabulary."""
+        path = self._get(self.config, "ckpt_path")
+        if path is None or path in ("best", "last", "hpc", "registry"):
+            return
+        if not Path(path).is_file():
+            raise TaggerError(f"--ckpt_path {path}: no such file; give a .ckpt written by fit")
+        saved = torch.load(path, map_location="cpu", weights_only=True).get(TaggerDataModule.__qualname__)
+        if saved is None:
+            raise TaggerError(f"--ckpt_path {path}: not a tagger checkpoint (no vocabulary/classes)")
+        dm = self.datamodule
+        if list(saved["classes"]) != dm.classes or len(saved["tokenizer"]["vocab"]) != dm.vocab_size:
+            raise TaggerError(
+                f"--ckpt_path {path} was trained on other data ({len(saved['classes'])} tags, "
+                f"{len(saved['tokenizer']['vocab'])} tokens; this data yields {dm.num_classes} tags, {dm.vocab_size} "
+                "tokens); use the same data and --data settings as its fit"
+            )
 
     def after_test(self) -> None:
         """Per-class figures do not fit the logged scalars: keep the whole report beside the logs."""
@@ -45,10 +82,8 @@ def build(args: list[str], **kwargs) -> TaggerCLI:
 
 
 def main() -> None:
-    try:
+    with reported():
         cli_main()
-    except TaggerError as err:
-        sys.exit(f"tagger: error: {err}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from tagger.data.dataset import LabelMapping, load_projects, load_tags
-from tagger.errors import TaggerError
+from tagger.errors import TaggerError, reported
 from tagger.metrics import classification_report
 from tagger.predict import Tagger
 
@@ -51,11 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--projects", required=True, type=Path, help="labelled projects.json-format file")
     parser.add_argument("--tags", type=Path, help="tags.json (aliases, parents); default: beside --projects")
     args = parser.parse_args(argv)
-    try:
+    with reported():
         report = evaluate(Tagger.load(args.model), args.projects, args.tags or args.projects.with_name("tags.json"))
-    except TaggerError as err:
-        sys.exit(f"tagger: error: {err}")
-    print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2))
     if report["absent_classes"] or report["skipped_projects"]:
         print(
             f"tagger: {report['skipped_projects']} projects skipped (none of the model's tags); macro figures over "

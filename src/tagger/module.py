@@ -12,6 +12,10 @@ from tagger.metrics import classification_report
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
 
+# Checkpoint key: False in every checkpoint saved while training, True once ThresholdTuner has tuned it.
+# Checkpoints written before the key existed were tuned at the end of fit.
+THRESHOLD_TUNED = "threshold_tuned"
+
 
 class TaggerModule(L.LightningModule):
     """Multi-label tagger trained with class-weighted BCE, Adam and ReduceLROnPlateau on ``val/loss``.
@@ -78,6 +82,9 @@ class TaggerModule(L.LightningModule):
         self.test_report = classification_report(targets, (probs >= self.threshold.item()).astype(np.int64), classes)
         overall = self.test_report["overall"]
         self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()})
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[THRESHOLD_TUNED] = False
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -16,10 +16,10 @@ from torch import nn
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import TaggerDataModule, pad_batch
 from tagger.data.tokenizer import Tokenizer
-from tagger.errors import TaggerError
+from tagger.errors import TaggerError, reported
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
-from tagger.module import TaggerModule
+from tagger.module import THRESHOLD_TUNED, TaggerModule
 
 
 def _module_arguments(hparams: dict, path: str | Path) -> dict:
@@ -49,6 +49,9 @@ def _network(spec: dict, path: str | Path) -> Network:
     return partial(cls, **spec.get("init_args", {}))
 
 
+EMPTY_AFTER_CLEANING = "nothing is left after cleaning (no Latin letters or digits)"
+
+
 @dataclass
 class Tagger:
     """A trained model with everything it needs: cleaning, tokenizer, class names, threshold."""
@@ -68,9 +71,18 @@ class Tagger:
             raise TaggerError(f"{path}: model file not found") from None
         except Exception as err:  # torch raises several types for corrupt or foreign files
             raise TaggerError(f"{path}: not a loadable tagger checkpoint ({err})") from None
+        if not isinstance(ckpt, dict):
+            raise TaggerError(
+                f"{path}: holds a {type(ckpt).__name__}, not a tagger checkpoint; use a .ckpt written by fit"
+            )
         data = ckpt.get(TaggerDataModule.__qualname__)
-        if data is None or "state_dict" not in ckpt:
+        if data is None or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
             raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
+        if ckpt.get(THRESHOLD_TUNED) is False:
+            raise TaggerError(
+                f"{path}: its decision threshold was never tuned (a checkpoint saved during training, or fit was "
+                "killed); use the best checkpoint of a finished or Ctrl-C'd fit, or fit again"
+            )
         module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
         module.load_state_dict(ckpt["state_dict"])
         module.eval()
@@ -100,9 +112,16 @@ class Tagger:
         return probs
 
     def predict(self, texts: list[str]) -> list[dict]:
-        """For each text: the predicted tags (probability >= threshold) and every class probability."""
+        """For each text: the predicted tags (probability >= threshold) and every class probability.
+
+        A text that cleans to nothing (empty, only symbols, emoji or non-Latin script) gets no tags and a
+        note: the model would only see padding, and any tags would be the same for all such texts.
+        """
         results = []
         for text, p in zip(texts, self.predict_proba(texts), strict=True):
+            if not self.cleaning(text):
+                results.append({"text": text, "tags": [], "probabilities": {}, "note": EMPTY_AFTER_CLEANING})
+                continue
             results.append(
                 {
                     "text": text,
@@ -119,11 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("texts", nargs="*", help="texts to tag; one per line from stdin when none are given")
     args = parser.parse_args(argv)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    try:
-        for result in Tagger.load(args.model).predict(texts):
-            print(json.dumps(result))
-    except TaggerError as err:
-        sys.exit(f"tagger: error: {err}")
+    with reported():
+        for number, result in enumerate(Tagger.load(args.model).predict(texts), start=1):
+            if "note" in result:
+                print(f"tagger: text {number} ({result['text'][:40]!r}): {result['note']}; no tags", file=sys.stderr)
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class TaggerDataModule(L.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
+        if batch_size < 1:
+            raise TaggerError(f"--data.batch_size must be at least 1, got {batch_size}")
         self.data_dir = resolve_data_dir(data_dir)
         self.min_tag_freq = min_tag_freq
         self.exclude_tags = list(exclude_tags)

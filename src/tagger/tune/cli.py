@@ -6,7 +6,7 @@ import warnings
 
 import optuna
 
-from tagger.errors import TaggerError
+from tagger.errors import reported
 from tagger.tune.options import parse
 from tagger.tune.runner import run_study
 
@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     opts, base_args = parse(argv)
     quiet()
     try:
-        run_study(opts, base_args, argv=argv)
-    except TaggerError as err:
-        sys.exit(f"tagger: error: {err}")
+        with reported():
+            run_study(opts, base_args, argv=argv)
     except KeyboardInterrupt:
         sys.exit("tagger: interrupted; the outputs cover the finished trials. Rerun the same command to resume.")
