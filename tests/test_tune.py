@@ -426,3 +426,19 @@ def test_outputs_are_written_whole_or_not_at_all(tmp_path):
         signal.signal(signal.SIGXFSZ, previous)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.md"]
     assert (tmp_path / "summary.md").read_text() == "previous"
+
+
+@pytest.mark.slow
+def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tagger.tune", "--n-trials", "1", "--pruner", "none",
+               "--data.data_dir", str(data_dir), "--data.min_tag_freq", "10", "--trainer.max_epochs", "1",
+               "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = yaml.safe_load((tmp_path / "studies" / "tagger" / "best.yaml").read_text())
+    assert best["model"]["net"]["class_path"] == "tagger.models.cnn.CharCNN"  # the shipped cnn.yaml
+    assert 128 <= best["model"]["net"]["init_args"]["embedding_dim"] <= 512  # the shipped (seed's) space
+    assert (tmp_path / "optuna.journal").exists() and (tmp_path / "mlflow.db").exists()

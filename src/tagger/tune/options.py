@@ -2,11 +2,15 @@
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
-DEFAULT_CONFIG = Path("configs/cnn.yaml")
+
+def shipped(name: str) -> str:
+    """A config shipped inside the package (the repository's configs/ links to the same files)."""
+    return str(files("tagger") / "configs" / name)
 
 
 @dataclass
@@ -18,7 +22,7 @@ class TuneOptions:
     pruner: Literal["median", "hyperband", "none"] = "median"
     timeout: float | None = None
     seed: int = 42
-    search_space: str = "configs/search_space.yaml"
+    search_space: str = field(default_factory=lambda: shipped("search_space.yaml"))
     tracking_uri: str = "sqlite:///mlflow.db"
     output_dir: str | None = None
     workers: int = 1
@@ -55,7 +59,7 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
     p.add_argument(
         "--seed", type=int, default=defaults.seed, help="sampler seed; give each machine of a shared study its own"
     )
-    p.add_argument("--search-space", default=defaults.search_space)
+    p.add_argument("--search-space", default=defaults.search_space, help="YAML file (default: the seed lesson's)")
     p.add_argument(
         "--tracking-uri",
         default=os.environ.get("MLFLOW_TRACKING_URI", defaults.tracking_uri),
@@ -85,6 +89,6 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         p.error(f"--max-retries must be 0 or more, got {args.max_retries}")
     if args.timeout is not None and args.timeout <= 0:
         p.error(f"--timeout must be a positive number of seconds (leave it out for no limit), got {args.timeout:g}")
-    if not any(a == "--config" or a.startswith("--config=") for a in rest) and DEFAULT_CONFIG.exists():
-        rest = ["--config", str(DEFAULT_CONFIG), *rest]
+    if not any(a == "--config" or a.startswith("--config=") for a in rest):
+        rest = ["--config", shipped("cnn.yaml"), *rest]
     return TuneOptions(**vars(args)), rest
