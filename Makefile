@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The development data beside the checkout when it is there; else the code downloads the pinned public
+# files into ./data once (and says where to put them when offline).
+ifneq ($(wildcard ../shared/data/projects.json),)
 export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
+endif
 
 .PHONY: help install test test-fast lint format fit tune mlflow-ui bench clean
 
@@ -15,7 +19,7 @@ install: ## create .venv with the CPU build of torch and the package (editable, 
 	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
 	$(BIN)/pip install -e ".[dev]"
 
-test: ## run the whole test suite, slow end-to-end tests included (what CI runs)
+test: ## the whole suite, slow end-to-end tests included (what CI runs; data: ../shared/data, else ./data)
 	$(BIN)/python -m pytest
 
 test-fast: ## the edit loop: every test not marked slow

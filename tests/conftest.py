@@ -7,8 +7,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from tagger.data.download import ensure_dataset
+from tagger.errors import TaggerError
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("TAGGER_DATA_DIR", REPO.parent / "shared" / "data"))
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def development_data(env: str | None, shared: Path, cache: Path) -> Path:
+    """$TAGGER_DATA_DIR, else ../shared/data beside the checkout, else the pinned public download cached in
+    ./data (a fresh clone elsewhere); without internet, the download's one-line message."""
+    folder = Path(env) if env else shared if (shared / "projects.json").exists() else cache
+    try:
+        return ensure_dataset(folder)
+    except TaggerError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -19,12 +32,11 @@ def _few_threads():
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """The first 400 development projects (real texts and tags) and the full tags.json."""
-    if not (SHARED_DATA / "projects.json").exists():
-        pytest.fail(f"development data not found in {SHARED_DATA}; set TAGGER_DATA_DIR")
+    source = development_data(os.environ.get("TAGGER_DATA_DIR"), SHARED_DATA, REPO / "data")
     folder = tmp_path_factory.mktemp("data")
-    projects = json.loads((SHARED_DATA / "projects.json").read_text())[:400]
+    projects = json.loads((source / "projects.json").read_text())[:400]
     (folder / "projects.json").write_text(json.dumps(projects))
-    (folder / "tags.json").write_text((SHARED_DATA / "tags.json").read_text())
+    (folder / "tags.json").write_text((source / "tags.json").read_text())
     return folder
 
 

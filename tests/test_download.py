@@ -51,3 +51,30 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     assert resolve_data_dir("elsewhere").name == "elsewhere"
     monkeypatch.delenv("TAGGER_DATA_DIR")
     assert str(resolve_data_dir(None)) == "data"
+
+
+def test_without_development_data_the_public_files_are_downloaded_once(tmp_path, monkeypatch):
+    """A fresh clone without ../shared/data: the test data comes from the pinned URLs (here file:// URLs
+    of the development files), verified and cached; a second call downloads nothing."""
+    from conftest import SHARED_DATA, development_data
+
+    for name in ("PROJECTS", "TAGS"):
+        local = SHARED_DATA / getattr(download, name).name
+        digest = hashlib.sha256(local.read_bytes()).hexdigest()
+        monkeypatch.setattr(download, name, RemoteFile(local.name, local.as_uri(), digest))
+    cache = tmp_path / "data"
+    assert development_data(None, tmp_path / "no-shared", cache) == cache
+    assert (cache / "projects.json").read_bytes() == (SHARED_DATA / "projects.json").read_bytes()
+    monkeypatch.setattr(download.urllib.request, "urlopen", None)  # cached: no second download
+    assert development_data(None, tmp_path / "no-shared", cache) == cache
+
+
+def test_without_development_data_and_offline_the_tests_stop_with_the_message(tmp_path, monkeypatch):
+    from conftest import development_data
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    with pytest.raises(pytest.fail.Exception, match="could not be downloaded.*TAGGER_DATA_DIR"):
+        development_data(None, tmp_path / "no-shared", tmp_path / "data")

@@ -64,3 +64,10 @@ def ensure_file(data_dir: Path, remote: RemoteFile, timeout: float = 30.0) -> Pa
     tmp.write_bytes(payload)
     tmp.replace(path)  # atomic: a half-written file never looks like a finished download
     return path
+
+
+def ensure_dataset(data_dir: Path) -> Path:
+    """The folder, with projects.json and tags.json in it (downloaded and verified if absent)."""
+    for remote in (PROJECTS, TAGS):
+        ensure_file(data_dir, remote)
+    return data_dir

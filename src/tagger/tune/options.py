@@ -17,7 +17,7 @@ def shipped(name: str) -> str:
 class TuneOptions:
     n_trials: int = 50
     study_name: str = "tagger"
-    storage: str = "journal:optuna.journal"  # a file that several local workers can share safely
+    storage: str = "optuna.journal"  # a journal file, which several local workers share safely
     sampler: Literal["tpe", "random"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
     timeout: float | None = None

@@ -129,7 +129,7 @@ def make_storage(
     if storage.kind == "sqlite" and workers > 1:
         raise TaggerError(
             f"{storage} cannot take {workers} parallel workers: SQLite locks the whole file for each write, "
-            "and workers fail with 'database is locked'. Use --storage journal:optuna.journal on one machine, "
+            "and workers fail with 'database is locked'. Use --storage optuna.journal (a journal file) on one machine, "
             "or a PostgreSQL URL for several machines"
         )
     return retry_racing(  # workers starting together on a fresh database all create its tables
