@@ -430,13 +430,15 @@ def test_outputs_are_written_whole_or_not_at_all(tmp_path):
 
 @pytest.mark.slow
 def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data_dir, tmp_path):
+    import os
     import subprocess
     import sys
 
     command = [sys.executable, "-m", "tagger.tune", "--n-trials", "1", "--pruner", "none",
                "--data.data_dir", str(data_dir), "--data.min_tag_freq", "10", "--trainer.max_epochs", "1",
                "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]  # fmt: skip
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # MLflow sets it in-process
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     best = yaml.safe_load((tmp_path / "studies" / "tagger" / "best.yaml").read_text())
     assert best["model"]["net"]["class_path"] == "tagger.models.cnn.CharCNN"  # the shipped cnn.yaml
