@@ -444,3 +444,10 @@ def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data
     assert best["model"]["net"]["class_path"] == "tagger.models.cnn.CharCNN"  # the shipped cnn.yaml
     assert 128 <= best["model"]["net"]["init_args"]["embedding_dim"] <= 512  # the shipped (seed's) space
     assert (tmp_path / "optuna.journal").exists() and (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_study_without_a_gpu_is_one_message_before_any_trial(options, base_args, tmp_path):
+    with pytest.raises(TaggerError, match="the trainer cannot start.*--trainer.accelerator cpu"):
+        run_study(options, [*base_args, "--trainer.accelerator", "gpu"])
+    assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
