@@ -72,3 +72,15 @@ def test_missing_data_offline_names_the_folder(tmp_path, monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", offline)
     with pytest.raises(TaggerError, match=str(tmp_path / "none")):
         TaggerDataModule(str(tmp_path / "none")).setup()
+
+
+def test_cross_validation_folds_never_touch_the_test_split(data_dir):
+    from tagger.data.datamodule import TaggerDataModule
+
+    plain = TaggerDataModule(str(data_dir), min_tag_freq=10).corpus.splits
+    folds = [TaggerDataModule(str(data_dir), min_tag_freq=10, cv_folds=4, cv_fold=k).corpus.splits for k in range(4)]
+    pool = sorted([*plain["train"], *plain["val"]])
+    for splits in folds:
+        assert np.array_equal(splits["test"], plain["test"])  # the same held-out projects
+        assert sorted([*splits["train"], *splits["val"]]) == pool
+    assert sorted(np.concatenate([s["val"] for s in folds]).tolist()) == pool  # each project validates once

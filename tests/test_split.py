@@ -35,3 +35,18 @@ def test_a_single_label_can_be_split():
     y = np.ones((20, 1), dtype=int)
     train, val, test = stratified_split(y, (0.6, 0.2, 0.2), seed=0)
     assert (len(train), len(val), len(test)) == (12, 4, 4)
+
+
+def test_folds_are_disjoint_stratified_and_cover_their_rows(labels):
+    from tagger.data.split import stratified_fold
+
+    rows = np.arange(255)  # e.g. train + val; the rest stands for test
+    vals = [stratified_fold(rows, labels, 5, k, seed=3) for k in range(5)]
+    for train, val in vals:
+        assert not set(train) & set(val) and sorted([*train, *val]) == rows.tolist()
+        share = labels[val].mean(0) / labels[rows].mean(0)
+        assert np.all(np.abs(share - 1) < 0.35)  # every label about as frequent in each fold
+    assert sorted(np.concatenate([val for _, val in vals]).tolist()) == rows.tolist()  # each row validates once
+    assert np.array_equal(stratified_fold(rows, labels, 5, 2, seed=3)[1], vals[2][1])  # seeded
+    with pytest.raises(TaggerError, match="cv_fold must be in 0..4"):
+        stratified_fold(rows, labels, 5, 5, seed=3)

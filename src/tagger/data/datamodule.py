@@ -15,7 +15,7 @@ from tagger.data.cleaning import TextCleaning
 from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, load_projects, load_tags
 from tagger.data.download import PROJECTS, TAGS, ensure_file, resolve_data_dir
 from tagger.data.sampler import BucketBatchSampler
-from tagger.data.split import stratified_split
+from tagger.data.split import stratified_fold, stratified_split
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
 
@@ -53,7 +53,10 @@ class TaggerDataModule(L.LightningDataModule):
         add_parents: add each tag's parents to a project's tags.
         level: tokenise into characters or words.
         split_sizes: train/val/test fractions.
-        seed: seeds the split.
+        seed: seeds the split (and the folds).
+        cv_folds: above 1, train and val together are cut into this many stratified folds; ``cv_fold`` is
+            the validation part, the others train. The test split stays as it is, never in a fold.
+        cv_fold: which fold validates.
         bucketing: batch texts of similar length together (less padding, faster); off = plain shuffling.
     """
 
@@ -68,6 +71,8 @@ class TaggerDataModule(L.LightningDataModule):
         level: Literal["char", "word"] = "char",
         split_sizes: tuple[float, float, float] = (0.7, 0.15, 0.15),
         seed: int = 42,
+        cv_folds: int = 1,
+        cv_fold: int = 0,
         batch_size: int = 64,
         bucketing: bool = True,
         num_workers: int = 0,
@@ -84,6 +89,9 @@ class TaggerDataModule(L.LightningDataModule):
         self.level = level
         self.split_sizes = split_sizes
         self.seed = seed
+        if cv_folds < 1:
+            raise TaggerError(f"--data.cv_folds must be at least 1, got {cv_folds}")
+        self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.batch_size = batch_size
         self.bucketing = bucketing
         self.num_workers = num_workers
@@ -118,6 +126,8 @@ class TaggerDataModule(L.LightningDataModule):
                 f"split_sizes={self.split_sizes}); add data or change --data.split_sizes"
             )
         train, val, test = stratified_split(y, self.split_sizes, self.seed)
+        if self.cv_folds > 1:
+            train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, self.seed)
         texts = [self.cleaning(p.text) for p, _ in rows]
         return Corpus(texts, y.astype(np.float32), classes, {"train": train, "val": val, "test": test})
 

@@ -1,7 +1,7 @@
 """Seeded train/val/test split that keeps every label's share similar in each part."""
 
 import numpy as np
-from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
 from tagger.errors import TaggerError
 
@@ -26,3 +26,16 @@ def stratified_split(
     )
     val, test = next(second.split(rest, y[rest]))
     return np.sort(train), np.sort(rest[val]), np.sort(rest[test])
+
+
+def stratified_fold(rows: np.ndarray, y: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) row indices: rows cut into `folds` seeded, label-stratified folds; `fold` is val.
+
+    Every fold number of one seed comes from the same cut, so the folds are disjoint and cover rows.
+    """
+    if not 0 <= fold < folds:
+        raise TaggerError(f"--data.cv_fold must be in 0..{folds - 1} for {folds} folds, got {fold}")
+    labels = y[rows] if y.shape[1] > 1 else np.hstack([y[rows], 1 - y[rows]])
+    cut = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    train, val = list(cut.split(rows, labels))[fold]
+    return np.sort(rows[train]), np.sort(rows[val])
