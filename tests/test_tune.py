@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -451,3 +452,33 @@ def test_a_gpu_study_without_a_gpu_is_one_message_before_any_trial(options, base
     with pytest.raises(TaggerError, match="the trainer cannot start.*--trainer.accelerator cpu"):
         run_study(options, [*base_args, "--trainer.accelerator", "gpu"])
     assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_no_fold_is_scored_at_a_threshold_tuned_on_its_own_predictions():
+    """Fold 0 separates perfectly at 0.75; folds 1 and 2 at 0.25. Tuned on its own predictions, fold 0 would
+    score 1.0; at the other folds' threshold it marks its negatives (0.5) as positives."""
+    from tagger.tune.objective import out_of_fold_scores
+
+    y = np.array([[1], [0], [1], [0]]).repeat(2, 1)  # two tags that behave alike
+    own = np.array([[0.9], [0.5], [0.8], [0.5]]).repeat(2, 1)
+    low = np.array([[0.3], [0.1], [0.4], [0.2]]).repeat(2, 1)
+    scores = out_of_fold_scores([y, y, y], [own, low, low], ["a", "b"])
+    assert scores[0] == pytest.approx(2 / 3)  # precision 2/4, recall 1 at the others' threshold
+    assert scores[0] < 1.0
+
+
+@pytest.mark.slow
+def test_a_cross_validated_study_scores_the_mean_over_folds_and_prunes_per_fold(options, base_args):
+    options.n_trials, options.cv = 3, 3
+    study = run_study(options, base_args, pruner=PruneTrials({2}))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2 and study.trials[2].state == TrialState.PRUNED
+    assert list(study.trials[2].intermediate_values) == [0]  # pruned after its first fold
+    for trial in complete:
+        folds = [trial.user_attrs[f"val_f1_fold{k}"] for k in range(3)]
+        assert trial.value == pytest.approx(np.mean(folds)) and trial.user_attrs["val_f1_std"] == pytest.approx(
+            np.std(folds)
+        )
+        assert list(trial.intermediate_values) == [0, 1, 2] and "test_f1" in trial.user_attrs
+    assert "3 folds" in study.user_attrs["definition"]["objective"]
+    assert not (options.out / "trials").exists()  # fold predictions and checkpoints cleaned

@@ -2,6 +2,7 @@
 
 from argparse import ArgumentError
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
@@ -9,11 +10,12 @@ import numpy as np
 import optuna
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from optuna_integration import PyTorchLightningPruningCallback
+from sklearn.metrics import average_precision_score
 
 from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
-from tagger.metrics import classification_report
+from tagger.metrics import best_threshold, classification_report
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
 from tagger.tune.trial_run import TrialRun
 
@@ -23,7 +25,13 @@ from tagger.tune.trial_run import TrialRun
 # soon as a model learns, while F1 at 0.5 stays near 0 for early, well-trained epochs (class weights push
 # probabilities down) and would rank an untrained model above them.
 PRUNING_MONITOR = "val/ap"
-OBJECTIVE = "validation macro F1 at the threshold tuned after fit"
+
+
+def objective_name(cv: int) -> str:
+    """What a study maximises, stored in its definition."""
+    if cv == 1:
+        return "validation macro F1 at the threshold tuned after fit"
+    return f"mean macro F1 over {cv} folds of train+val, each at a threshold tuned on the other folds' predictions"
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class TrialPlan:
     space: dict[str, Param]
     parser: Any  # the fit config's parser, to resolve each trial's full config
     config: dict[str, Any]  # the resolved fit config (searched keys at example values)
+    cv: int = 1  # folds of train+val; 1: the single train/val split
     needs_early_stopping: bool = False
     needs_checkpoint: bool = False
 
@@ -51,7 +60,7 @@ class TrialPlan:
         return callbacks
 
 
-def make_plan(base_args: list[str], space: dict[str, Param], space_name: str) -> TrialPlan:
+def make_plan(base_args: list[str], space: dict[str, Param], space_name: str, cv: int = 1) -> TrialPlan:
     """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys,
     values the model rejects, or unreadable data fail here, before any trial, with the key named."""
     for key, value in edge_values(space):
@@ -76,6 +85,7 @@ def make_plan(base_args: list[str], space: dict[str, Param], space_name: str) ->
         space,
         parser=cli.parser,
         config=cli.config.clone().as_dict(),
+        cv=cv,
         needs_early_stopping=not any(issubclass(t, EarlyStopping) for t in has),
         needs_checkpoint=not any(issubclass(t, ModelCheckpoint) for t in has),
     )
@@ -85,16 +95,81 @@ def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float:
     params = suggest(trial, plan.space)
     run.record.config = plan.config_for(params)
     run.start(params)
+    if plan.cv > 1:
+        return cross_validated(trial, plan, run, params)
     callbacks = [*plan.fallback_callbacks(), PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR)]
     cli = build([*plan.base_args, *to_cli_args(params)], trainer_defaults=run.trainer_defaults(callbacks))
     run.record.num_params = sum(p.numel() for p in cli.model.parameters())
     try:
-        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from)
+        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from())
     finally:
         run.record.epochs = cli.trainer.current_epoch
     run.record.metrics = split_metrics(cli)
     run.checkpoint = cli.trainer.checkpoint_callback.best_model_path
     return run.record.metrics["val_f1"]
+
+
+def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> float:
+    """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never
+    on its own. Pruning looks after each fold at the mean validation average precision so far (step = fold).
+    A fold's predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
+    folds = []
+    for fold in range(plan.cv):
+        part = f"fold_{fold}"
+        saved = run.part_dir(part) / "predictions.npz"
+        if not saved.exists():
+            _fit_fold(plan, run, params, fold, part, saved)
+        folds.append(dict(np.load(saved)))
+        trial.report(float(np.mean([f["val_ap"] for f in folds])), step=fold)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after fold {fold}")
+    classes = list(folds[0]["classes"])
+    scores = out_of_fold_scores([f["val_y"] for f in folds], [f["val_p"] for f in folds], classes)
+    threshold = best_threshold(*(np.concatenate([f[key] for f in folds]) for key in ("val_y", "val_p")))
+    test_p = np.mean([f["test_p"] for f in folds], axis=0)  # the fold models' mean: a preview, never steering
+    test = classification_report(folds[0]["test_y"], (test_p >= threshold).astype(np.int64), classes)["overall"]
+    run.record.metrics = (
+        {"val_f1": float(np.mean(scores)), "val_f1_std": float(np.std(scores)), "threshold": threshold}
+        | {f"val_f1_fold{k}": score for k, score in enumerate(scores)}
+        | {f"test_{name}": value for name, value in test.items()}
+    )
+    return run.record.metrics["val_f1"]
+
+
+def out_of_fold_scores(ys: list[np.ndarray], probs: list[np.ndarray], classes: list[str]) -> list[float]:
+    """Each fold's macro F1 at the one threshold tuned on all the other folds' predictions."""
+    scores = []
+    for k in range(len(ys)):
+        threshold = best_threshold(
+            np.concatenate([y for j, y in enumerate(ys) if j != k]),
+            np.concatenate([p for j, p in enumerate(probs) if j != k]),
+        )
+        y_pred = (probs[k] >= threshold).astype(np.int64)
+        scores.append(classification_report(ys[k], y_pred, classes)["overall"]["f1"])
+    return scores
+
+
+def _fit_fold(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, part: str, saved: Path) -> None:
+    args = [*plan.base_args, *to_cli_args(params), f"--data.cv_folds={plan.cv}", f"--data.cv_fold={fold}"]
+    cli = build(args, trainer_defaults=run.trainer_defaults(plan.fallback_callbacks(), part=part))
+    run.record.num_params = sum(p.numel() for p in cli.model.parameters())
+    try:
+        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from(part))
+    finally:
+        run.record.epochs = (run.record.epochs or 0) + cli.trainer.current_epoch
+    dm = cli.datamodule
+    val_p, val_y = predict_split(cli.model, dm.dataloader("val"))
+    test_p, test_y = predict_split(cli.model, dm.dataloader("test"))
+    np.savez(
+        saved,
+        val_p=val_p,
+        val_y=val_y,
+        test_p=test_p,
+        test_y=test_y,
+        # threshold-free, over the tags present in this fold (a tag without positives has no precision-recall)
+        val_ap=average_precision_score(val_y[:, val_y.any(0)], val_p[:, val_y.any(0)], average="macro"),
+        classes=np.array(dm.classes),
+    )
 
 
 def split_metrics(cli: TaggerCLI) -> dict[str, Any]:

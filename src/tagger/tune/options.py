@@ -30,6 +30,7 @@ class TuneOptions:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retries: int = 2
+    cv: int = 1  # folds of train+val per trial; 1: the single train/val split
     allow_changes: bool = False  # add trials to a study whose definition (config, space, ...) has changed
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
     parent_pid: int | None = None  # a worker's main process: the worker ends when it is gone
@@ -59,6 +60,12 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
     p.add_argument(
         "--seed", type=int, default=defaults.seed, help="sampler seed; give each machine of a shared study its own"
     )
+    p.add_argument(
+        "--cv",
+        type=int,
+        default=defaults.cv,
+        help="K: each trial fits K models on folds of train+val and scores their mean macro F1 (default: 1, one split)",
+    )
     p.add_argument("--search-space", default=defaults.search_space, help="YAML file (default: the seed lesson's)")
     p.add_argument(
         "--tracking-uri",
@@ -81,7 +88,7 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
     p.add_argument("--role", choices=["main", "worker"], default="main", help=argparse.SUPPRESS)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     args, rest = p.parse_known_args(argv)
-    for name in ("n_trials", "workers", "threads", "heartbeat_interval", "grace_period"):
+    for name in ("n_trials", "workers", "threads", "heartbeat_interval", "grace_period", "cv"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -17,7 +17,7 @@ from tagger.errors import TaggerError
 from tagger.tune.definition import check_definition, describe
 from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
 from tagger.tune.interrupt import StopRequest
-from tagger.tune.objective import OBJECTIVE, TrialPlan, make_plan, objective
+from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.options import TuneOptions
 from tagger.tune.record import Outcome, TrialRecord, best_trial
 from tagger.tune.report import write_outputs
@@ -49,9 +49,10 @@ def make_sampler(name: str, seed: int, trial_number: int) -> optuna.samplers.Bas
     return optuna.samplers.TPESampler(seed=trial_seed)
 
 
-def make_pruner(name: str) -> optuna.pruners.BasePruner:
-    if name == "median":  # the seed lesson's settings
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+def make_pruner(name: str, cv: int = 1) -> optuna.pruners.BasePruner:
+    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold)."""
+    if name == "median":  # the seed lesson's settings; with folds, from the second fold on
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5 if cv == 1 else 1)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     return optuna.pruners.NopPruner()
@@ -70,7 +71,7 @@ def open_study(
             storage=storage,
             direction="maximize",
             sampler=make_sampler(opts.sampler, opts.seed, 0),
-            pruner=pruner or make_pruner(opts.pruner),
+            pruner=pruner or make_pruner(opts.pruner, opts.cv),
             load_if_exists=True,
         )
     except ValueError as err:  # e.g. an existing study with another direction
@@ -150,7 +151,7 @@ def run_study(
     if opts.parent_pid is not None:
         die_with_parent(opts.parent_pid)
     url = StorageURL.parse(opts.storage)
-    plan = make_plan(base_args, load_search_space(opts.search_space), opts.search_space)
+    plan = make_plan(base_args, load_search_space(opts.search_space), opts.search_space, opts.cv)
     if opts.role == "main":
         check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
         check_database(url.url, "--storage")
@@ -162,7 +163,7 @@ def run_study(
         raise TaggerError(f"cannot open Optuna storage {url}: {_first_line(err)}; check --storage") from None
     if opts.role == "main":
         space = {key: asdict(param) for key, param in plan.space.items()}
-        check_definition(study, describe(plan.config, space, OBJECTIVE, "maximize"), opts.allow_changes)
+        check_definition(study, describe(plan.config, space, objective_name(opts.cv), "maximize"), opts.allow_changes)
         check_writable(opts.out)
     tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
     stale.on_dead = lambda trial: tracker.reconcile([trial])

@@ -32,9 +32,9 @@ class Tracker(Protocol):
 
     def start_trial(self, number: int, params: dict[str, Any]) -> str: ...
 
-    def trial_logger(self, run_id: str) -> Logger:
-        """The Lightning logger that writes a trial's per-epoch curves into its run; a jsonargparse
-        ``lazy_instance``, the form LightningCLI takes as a trainer default."""
+    def trial_logger(self, run_id: str, prefix: str = "") -> Logger:
+        """The Lightning logger that writes a trial's per-epoch curves into its run (names prefixed, one
+        prefix per model a trial fits); a jsonargparse ``lazy_instance``, as LightningCLI takes defaults."""
         ...
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None: ...
@@ -62,6 +62,15 @@ _STATUS = {
 _REASONS = {Outcome.WORKER_DIED: "worker died; trial retried if retries are left", Outcome.INTERRUPTED: "interrupted"}
 # Set-up races between workers starting together: both create the experiment or the store's tables.
 _RACES = (MlflowException, sqlalchemy.exc.SQLAlchemyError)
+
+
+class _TrialLogger(MLFlowLogger):
+    """Curves only: the trial's params are logged once by start_trial. Lightning's own hyperparameter dump
+    would repeat them beside derived values (vocabulary size, class weights) that differ between the models
+    of one trial (cross-validation folds), which MLflow refuses to overwrite."""
+
+    def log_hyperparams(self, params: Any) -> None:
+        pass
 
 
 class MlflowTracker:
@@ -109,8 +118,8 @@ class MlflowTracker:
             self.client.log_param(run.info.run_id, key, value)
         return run.info.run_id
 
-    def trial_logger(self, run_id: str) -> Logger:
-        return lazy_instance(MLFlowLogger, tracking_uri=self.uri, run_id=run_id)
+    def trial_logger(self, run_id: str, prefix: str = "") -> Logger:
+        return lazy_instance(_TrialLogger, tracking_uri=self.uri, run_id=run_id, prefix=prefix)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():

@@ -32,7 +32,8 @@ class TrialRun:
     """Use as ``with TrialRun(...) as run: value = objective(trial, plan, run)``.
 
     The objective calls ``start(params)`` once it has suggested them, trains with ``trainer_defaults()`` from
-    ``resume_from``, and fills ``record`` (metrics, epochs) and ``checkpoint`` (its best model file).
+    ``resume_from()``, and fills ``record`` (metrics, epochs) and ``checkpoint`` (its best model file). A trial
+    that fits several models (cross-validation folds) names each by a ``part``: its own folder and curves.
     """
 
     def __init__(
@@ -51,26 +52,29 @@ class TrialRun:
         self.dir = output_dir / "trials" / f"trial_{trial.number if retry_of is None else retry_of}"
         self.checkpoint = ""
 
-    @property
-    def resume_from(self) -> Path | None:
-        path = self.dir / "resume" / "last.ckpt"
+    def part_dir(self, part: str = "") -> Path:
+        return self.dir / part if part else self.dir
+
+    def resume_from(self, part: str = "") -> Path | None:
+        path = self.part_dir(part) / "resume" / "last.ckpt"
         return path if path.exists() else None
 
     def start(self, params: dict[str, Any]) -> None:
         self.record.run_id = self.tracker.start_trial(self.trial.number, params)
-        if self.resume_from is not None:  # mmap: read the epoch without loading the weights twice
-            self.record.resumed_from_epoch = torch.load(self.resume_from, weights_only=True, mmap=True)["epoch"] + 1
+        if (resume := self.resume_from()) is not None:  # mmap: read the epoch without loading the weights twice
+            self.record.resumed_from_epoch = torch.load(resume, weights_only=True, mmap=True)["epoch"] + 1
         self.record.save(self.trial)
 
-    def trainer_defaults(self, callbacks: list[L.Callback]) -> dict[str, Any]:
+    def trainer_defaults(self, callbacks: list[L.Callback], part: str = "") -> dict[str, Any]:
         """LightningCLI trainer defaults: quiet, logging to the trial's run; callbacks (first) plus the stop
         check and every epoch's end state (weights, optimiser, loops), overwritten: what a retry resumes."""
-        last_epoch = ModelCheckpoint(dirpath=self.dir / "resume", filename="last", enable_version_counter=False)
+        folder = self.part_dir(part)
+        last_epoch = ModelCheckpoint(dirpath=folder / "resume", filename="last", enable_version_counter=False)
         return {
-            "default_root_dir": str(self.dir),
+            "default_root_dir": str(folder),
             "enable_progress_bar": False,
             "enable_model_summary": False,
-            "logger": self.tracker.trial_logger(self.record.run_id),
+            "logger": self.tracker.trial_logger(self.record.run_id, prefix=part),
             "callbacks": [*callbacks, StopOnRequest(self.stop), last_epoch],
         }
 
