@@ -379,7 +379,7 @@ def test_search_space_numbers_yaml_reads_as_strings_are_numbers(tmp_path):
         ({"type": "int", "low": 1, "high": 9, "step": 0.5}, "whole numbers"),
         ({"type": "float", "low": 0.1, "high": 1, "step": 0.1, "log": True}, "cannot be combined"),
         ({"type": "float", "low": "small", "high": 1}, "low must be a number"),
-        ({"type": "categorical", "choices": [1, 2], "log": True}, "takes only choices"),
+        ({"type": "categorical", "choices": [1, 2], "log": True}, "takes only choices and when"),
     ],
 )
 def test_step_log_and_numbers_are_checked(tmp_path, spec, message):
@@ -482,3 +482,61 @@ def test_a_cross_validated_study_scores_the_mean_over_folds_and_prunes_per_fold(
         assert list(trial.intermediate_values) == [0, 1, 2] and "test_f1" in trial.user_attrs
     assert "3 folds" in study.user_attrs["definition"]["objective"]
     assert not (options.out / "trials").exists()  # fold predictions and checkpoints cleaned
+
+
+FAMILIES = {
+    "model.net": {
+        "type": "categorical",
+        "choices": ["tagger.models.cnn.CharCNN", "test_network_plugin.MeanBag"],
+        "when": {
+            "tagger.models.cnn.CharCNN": {"model.net.num_filters": {"type": "int", "low": 2, "high": 6}},
+            "test_network_plugin.MeanBag": {"model.net.dim": {"type": "int", "low": 2, "high": 16}},
+        },
+    },
+    "model.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+}
+
+
+def test_a_conditional_space_suggests_only_the_chosen_family_s_parameters(tmp_path):
+    from tagger.tune.search_space import suggest
+
+    path = tmp_path / "families.yaml"
+    path.write_text(yaml.safe_dump(FAMILIES))
+    space = load_search_space(path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    chosen = []
+    for _ in range(20):
+        params = suggest(trial := study.ask(), space)
+        study.tell(trial, 0.0)
+        own = {"tagger.models.cnn.CharCNN": "model.net.num_filters", "test_network_plugin.MeanBag": "model.net.dim"}
+        assert set(params) == {"model.net", "model.lr", own[params["model.net"]]}
+        keys = list(params)
+        assert keys.index(own[params["model.net"]]) == keys.index("model.net") + 1  # class path, then its arguments
+        chosen.append(params["model.net"])
+    assert len(set(chosen)) == 2
+
+
+def test_a_when_choice_that_is_not_a_choice_is_refused(tmp_path):
+    bad = {
+        "model.net": {
+            **FAMILIES["model.net"],
+            "when": {"no.Such": {"model.net.dim": {"type": "int", "low": 1, "high": 2}}},
+        }
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(TaggerError, match=r"when names \['no.Such'\]"):
+        load_search_space(tmp_path / "s.yaml")
+
+
+@pytest.mark.slow
+def test_a_study_chooses_between_network_families(options, base_args, tmp_path):
+    options.search_space, options.n_trials, options.pruner = str(tmp_path / "families.yaml"), 2, "none"
+    (tmp_path / "families.yaml").write_text(yaml.safe_dump(FAMILIES))
+    study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
+    study.enqueue_trial({"model.net": "tagger.models.cnn.CharCNN", "model.net.num_filters": 3, "model.lr": 5e-3})
+    study.enqueue_trial({"model.net": "test_network_plugin.MeanBag", "model.net.dim": 5, "model.lr": 5e-3})
+    study = run_study(options, base_args)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    nets = [yaml.safe_load(t.user_attrs["config"])["model"]["net"] for t in study.trials]
+    assert nets[0]["class_path"] == "tagger.models.cnn.CharCNN" and nets[0]["init_args"]["num_filters"] == 3
+    assert nets[1] == {"class_path": "test_network_plugin.MeanBag", "init_args": {"dim": 5}}

@@ -63,9 +63,9 @@ class TrialPlan:
 def make_plan(base_args: list[str], space: dict[str, Param], space_name: str, cv: int = 1) -> TrialPlan:
     """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys,
     values the model rejects, or unreadable data fail here, before any trial, with the key named."""
-    for key, value in edge_values(space):
+    for key, value, params in edge_values(space):
         try:
-            build([*base_args, *to_cli_args({key: value})])
+            build([*base_args, *to_cli_args(params)])
         except ArgumentError as err:
             raise TaggerError(
                 f"the fit config with the search space's {key}={value!r} does not parse: {err}; "

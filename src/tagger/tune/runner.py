@@ -113,8 +113,8 @@ def run_trials(
     deadline = time.monotonic() + opts.timeout if opts.timeout else None
 
     def one_trial(trial: optuna.Trial) -> float:
-        admission.release()  # the trial exists: others may count it now
-        with TrialRun(trial, tracker, opts.out, stop, retry=stale) as run:
+        with TrialRun(trial, tracker, opts.out, stop, retry=stale) as run:  # records this worker on the trial
+            admission.release()  # the trial exists and is claimed: others may count it now
             return objective(trial, plan, run)
 
     while not stop.requested:

@@ -1,7 +1,7 @@
 """The search space: YAML mapping dotted config keys to Optuna distributions, checked before any trial."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +13,11 @@ from tagger.errors import TaggerError
 
 @dataclass(frozen=True)
 class Param:
-    """One tunable config key: int/float ranges (optionally log scale, stepped) or categorical choices."""
+    """One tunable config key: int/float ranges (optionally log scale, stepped) or categorical choices.
+
+    A categorical may carry ``when``: for some of its choices, the keys searched only when that choice is
+    taken (a network family's own sizes under its ``model.net`` class path, say).
+    """
 
     type: Literal["int", "float", "categorical"]
     low: float | None = None
@@ -21,15 +25,14 @@ class Param:
     log: bool = False
     step: float | None = None
     choices: tuple[Any, ...] = ()
+    when: dict[str, dict[str, "Param"]] = field(default_factory=dict)  # suggested form of a choice -> keys
 
     def suggest(self, trial: optuna.Trial, key: str) -> Any:
         if self.type == "int":
             return trial.suggest_int(key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         if self.type == "float":
             return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
-        # Optuna stores only scalars: lists (e.g. filter sizes) travel as their JSON text.
-        choices = [c if c is None or isinstance(c, bool | int | float | str) else json.dumps(c) for c in self.choices]
-        return trial.suggest_categorical(key, choices)
+        return trial.suggest_categorical(key, [_scalar(c) for c in self.choices])
 
     def extremes(self) -> list[Any]:
         """Every value a trial can get at the edges: both bounds (as Optuna would suggest them), every choice."""
@@ -37,6 +40,11 @@ class Param:
             return list(self.choices)
         high = self.high if self.step is None else self.low + (self.high - self.low) // self.step * self.step
         return [int(v) if self.type == "int" else v for v in (self.low, high)]
+
+
+def _scalar(choice: Any) -> Any:
+    """Optuna stores only scalars: lists (e.g. filter sizes) travel as their JSON text."""
+    return choice if choice is None or isinstance(choice, bool | int | float | str) else json.dumps(choice)
 
 
 def _number(where: str, name: str, value: Any) -> float:
@@ -55,18 +63,25 @@ def _parse_param(key: str, spec: Any, path: Path) -> Param:
     where = f"{path}: '{key}'"
     if not isinstance(spec, dict) or spec.get("type") not in ("int", "float", "categorical"):
         raise TaggerError(f"{where} needs a mapping with type: int, float or categorical")
-    unknown = set(spec) - {"type", "low", "high", "log", "step", "choices"}
+    unknown = set(spec) - {"type", "low", "high", "log", "step", "choices", "when"}
     if unknown:
         raise TaggerError(f"{where} has unknown fields {sorted(unknown)}")
     if spec["type"] == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise TaggerError(f"{where} needs a non-empty list of choices")
-        if set(spec) - {"type", "choices"}:
-            raise TaggerError(
-                f"{where}: a categorical takes only choices, not {sorted(set(spec) - {'type', 'choices'})}"
-            )
-        return Param("categorical", choices=tuple(choices))
+        if set(spec) - {"type", "choices", "when"}:
+            extra = sorted(set(spec) - {"type", "choices", "when"})
+            raise TaggerError(f"{where}: a categorical takes only choices and when, not {extra}")
+        when = spec.get("when") or {}
+        forms = {_scalar(c) for c in choices}
+        if not isinstance(when, dict) or not all(isinstance(v, dict) and v for v in when.values()):
+            raise TaggerError(f"{where}: when maps a choice to the keys searched with it")
+        unknown = [c for c in when if _scalar(c) not in forms]
+        if unknown:
+            raise TaggerError(f"{where}: when names {unknown}, which are not among its choices")
+        branches = {_scalar(c): {k: _parse_param(k, v, path) for k, v in sub.items()} for c, sub in when.items()}
+        return Param("categorical", choices=tuple(choices), when=branches)
     low, high = _number(where, "low", spec.get("low")), _number(where, "high", spec.get("high"))
     if low >= high:
         raise TaggerError(f"{where} needs numbers low < high, got low={low:g} high={high:g}")
@@ -99,7 +114,13 @@ def load_search_space(path: str | Path) -> dict[str, Param]:
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
-    return {key: param.suggest(trial, key) for key, param in space.items()}
+    """Define-by-run: a choice's own keys are suggested only when it is taken, right after it (so a class
+    path comes before its arguments on the command line)."""
+    params = {}
+    for key, param in space.items():
+        params[key] = param.suggest(trial, key)
+        params |= suggest(trial, param.when.get(params[key], {}))
+    return params
 
 
 def to_cli_args(params: dict[str, Any]) -> list[str]:
@@ -108,10 +129,20 @@ def to_cli_args(params: dict[str, Any]) -> list[str]:
 
 
 def example_values(space: dict[str, Param]) -> dict[str, Any]:
-    """One valid value per key, to check every key against the config before any trial runs."""
-    return {k: p.extremes()[0] for k, p in space.items()}
+    """One valid value per key (a choice's own keys with it), to check the config before any trial runs."""
+    values = {}
+    for key, param in space.items():
+        values[key] = param.extremes()[0]
+        values |= example_values(param.when.get(_scalar(values[key]), {}))
+    return values
 
 
-def edge_values(space: dict[str, Param]) -> list[tuple[str, Any]]:
-    """(key, value) for every extreme of every key: what the pre-flight builds, one key at a time."""
-    return [(key, value) for key, param in space.items() for value in param.extremes()]
+def edge_values(space: dict[str, Param]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(key, value, params) for every extreme of every key, what the pre-flight builds one at a time; a
+    choice's own keys are built together with that choice."""
+    edges = []
+    for key, param in space.items():
+        for value in param.extremes():
+            edges.append((key, value, {key: value}))
+            edges += [(k, v, {key: value} | p) for k, v, p in edge_values(param.when.get(_scalar(value), {}))]
+    return edges

@@ -48,6 +48,9 @@ class TrialRun:
         frozen = trial.study._storage.get_trial(trial._trial_id)  # Trial hides its system attrs
         retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
         self.record = TrialRecord(worker=WORKER, retry_of=retry_of)
+        # Claim the trial at once: a retry carries its dead first attempt's attributes, and another worker that
+        # saw that worker's pid on a running trial would fail this one as dead.
+        self.record.save(trial)
         # A retry works in its first attempt's folder, so it resumes from that attempt's last epoch.
         self.dir = output_dir / "trials" / f"trial_{trial.number if retry_of is None else retry_of}"
         self.checkpoint = ""
