@@ -12,7 +12,7 @@ from tagger.cli import cli_main
 from tagger.errors import TaggerError
 from tagger.predict import Tagger
 
-CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "search_space.yaml")
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("search_space"))
 
 
 def test_sizes_are_linked_from_the_data(data_dir, tmp_path):

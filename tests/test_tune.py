@@ -179,7 +179,8 @@ def test_unreachable_database_fails_before_any_trial_without_leaking_the_passwor
 
 
 def test_shipped_search_space_is_the_seeds_and_parses(data_dir, tmp_path):
-    space = load_search_space(REPO / "configs" / "search_space.yaml")
+    space = load_search_space("seed")
+    assert space == load_search_space(REPO / "configs" / "search_space_seed.yaml")
     assert set(space) == {
         "model.net.embedding_dim",
         "model.net.num_filters",

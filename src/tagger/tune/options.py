@@ -2,7 +2,7 @@
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -22,7 +22,7 @@ class TuneOptions:
     pruner: Literal["median", "hyperband", "none"] = "median"
     timeout: float | None = None
     seed: int = 42
-    search_space: str = field(default_factory=lambda: shipped("search_space.yaml"))
+    search_space: str = "seed"  # a shipped space by name (configs/search_space_<name>.yaml) or a YAML file
     tracking_uri: str = "sqlite:///mlflow.db"
     output_dir: str | None = None
     workers: int = 1
@@ -66,7 +66,11 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         default=defaults.cv,
         help="K: each trial fits K models on folds of train+val and scores their mean macro F1 (default: 1, one split)",
     )
-    p.add_argument("--search-space", default=defaults.search_space, help="YAML file (default: the seed lesson's)")
+    p.add_argument(
+        "--search-space",
+        default=defaults.search_space,
+        help="a YAML file, or the name of a shipped space: seed (the lesson's, default)",
+    )
     p.add_argument(
         "--tracking-uri",
         default=os.environ.get("MLFLOW_TRACKING_URI", defaults.tracking_uri),

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,12 +101,20 @@ def _parse_param(key: str, spec: Any, path: Path) -> Param:
     return Param(spec["type"], low, high, log, step)
 
 
+def resolve(name_or_path: str | Path) -> Path:
+    """A shipped space by name (``seed`` is configs/search_space_seed.yaml), else the file given."""
+    shipped = files("tagger") / "configs" / f"search_space_{name_or_path}.yaml"
+    if "/" not in str(name_or_path) and "." not in str(name_or_path) and shipped.is_file():
+        return Path(str(shipped))
+    return Path(name_or_path)
+
+
 def load_search_space(path: str | Path) -> dict[str, Param]:
-    path = Path(path)
+    path = resolve(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise TaggerError(f"search space {path} not found; pass --search-space FILE") from None
+        raise TaggerError(f"search space {path} not found; pass --search-space FILE, or seed (the lesson's)") from None
     except yaml.YAMLError as err:
         raise TaggerError(f"search space {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict) or not raw:
