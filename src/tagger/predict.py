@@ -20,6 +20,7 @@ from tagger.errors import TaggerError, reported
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
 from tagger.module import THRESHOLD_TUNED, TaggerModule
+from tagger.tagging import TaggingModel
 
 
 def _module_arguments(hparams: dict, path: str | Path) -> dict:
@@ -49,11 +50,8 @@ def _network(spec: dict, path: str | Path) -> Network:
     return partial(cls, **spec.get("init_args", {}))
 
 
-EMPTY_AFTER_CLEANING = "nothing is left after cleaning (no Latin letters or digits)"
-
-
 @dataclass
-class Tagger:
+class Tagger(TaggingModel):
     """A trained model with everything it needs: cleaning, tokenizer, class names, threshold."""
 
     module: TaggerModule
@@ -110,26 +108,6 @@ class Tagger:
             tokens = pad_batch([encoded[i] for i in rows]).to(self.module.device)
             probs[rows] = self.module(tokens).float().sigmoid().cpu().numpy()
         return probs
-
-    def predict(self, texts: list[str]) -> list[dict]:
-        """For each text: the predicted tags (probability >= threshold) and every class probability.
-
-        A text that cleans to nothing (empty, only symbols, emoji or non-Latin script) gets no tags and a
-        note: the model would only see padding, and any tags would be the same for all such texts.
-        """
-        results = []
-        for text, p in zip(texts, self.predict_proba(texts), strict=True):
-            if not self.cleaning(text):
-                results.append({"text": text, "tags": [], "probabilities": {}, "note": EMPTY_AFTER_CLEANING})
-                continue
-            results.append(
-                {
-                    "text": text,
-                    "tags": [c for c, pc in zip(self.classes, p, strict=True) if pc >= self.threshold],
-                    "probabilities": {c: round(float(pc), 4) for c, pc in zip(self.classes, p, strict=True)},
-                }
-            )
-        return results
 
 
 def main(argv: list[str] | None = None) -> None:
