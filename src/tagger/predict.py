@@ -1,4 +1,4 @@
-"""`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one checkpoint file."""
+"""`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one model file."""
 
 import argparse
 import importlib
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tagger.baseline import Baseline, is_npz
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import TaggerDataModule, pad_batch
 from tagger.data.tokenizer import Tokenizer
@@ -110,14 +111,22 @@ class Tagger(TaggingModel):
         return probs
 
 
+def load_model(path: str | Path) -> TaggingModel:
+    """A baseline written by tagger.baseline or a checkpoint written by fit, told apart by content."""
+    return Baseline.load(path) if is_npz(path) else Tagger.load(path)
+
+
+MODEL_HELP = "checkpoint (.ckpt) written by `tagger.cli fit`, or baseline (.npz) written by `tagger.baseline`"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tagger.predict", description=__doc__)
-    parser.add_argument("--model", required=True, help="checkpoint (.ckpt) written by `tagger.cli fit`")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("texts", nargs="*", help="texts to tag; one per line from stdin when none are given")
     args = parser.parse_args(argv)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     with reported():
-        for number, result in enumerate(Tagger.load(args.model).predict(texts), start=1):
+        for number, result in enumerate(load_model(args.model).predict(texts), start=1):
             if "note" in result:
                 print(f"tagger: text {number} ({result['text'][:40]!r}): {result['note']}; no tags", file=sys.stderr)
             print(json.dumps(result), flush=True)
