@@ -11,10 +11,11 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from tagger.data.dataset import LabelMapping, load_projects, load_tags
 from tagger.errors import TaggerError, reported
 from tagger.metrics import classification_report
-from tagger.predict import Tagger
+from tagger.predict import MODEL_HELP, load_model
+from tagger.tagging import TaggingModel
 
 
-def evaluate(tagger: Tagger, projects_path: Path, tags_path: Path) -> dict:
+def evaluate(tagger: TaggingModel, projects_path: Path, tags_path: Path) -> dict:
     """Map the projects' tags as in training, keep the model's classes, and report the metrics.
 
     Projects left without any of the model's classes are skipped, as in training, and counted. Macro
@@ -47,12 +48,12 @@ def evaluate(tagger: Tagger, projects_path: Path, tags_path: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tagger.evaluate", description=__doc__)
-    parser.add_argument("--model", required=True, help="checkpoint (.ckpt) written by `tagger.cli fit`")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--projects", required=True, type=Path, help="labelled projects.json-format file")
     parser.add_argument("--tags", type=Path, help="tags.json (aliases, parents); default: beside --projects")
     args = parser.parse_args(argv)
     with reported():
-        report = evaluate(Tagger.load(args.model), args.projects, args.tags or args.projects.with_name("tags.json"))
+        report = evaluate(load_model(args.model), args.projects, args.tags or args.projects.with_name("tags.json"))
         print(json.dumps(report, indent=2))
     if report["absent_classes"] or report["skipped_projects"]:
         print(

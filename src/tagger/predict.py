@@ -1,4 +1,4 @@
-"""`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one checkpoint file."""
+"""`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one model file."""
 
 import argparse
 import importlib
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tagger.baseline import Baseline, is_npz
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import TaggerDataModule, pad_batch
 from tagger.data.tokenizer import Tokenizer
@@ -20,6 +21,7 @@ from tagger.errors import TaggerError, reported
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
 from tagger.module import THRESHOLD_TUNED, TaggerModule
+from tagger.tagging import TaggingModel
 
 
 def _module_arguments(hparams: dict, path: str | Path) -> dict:
@@ -49,11 +51,8 @@ def _network(spec: dict, path: str | Path) -> Network:
     return partial(cls, **spec.get("init_args", {}))
 
 
-EMPTY_AFTER_CLEANING = "nothing is left after cleaning (no Latin letters or digits)"
-
-
 @dataclass
-class Tagger:
+class Tagger(TaggingModel):
     """A trained model with everything it needs: cleaning, tokenizer, class names, threshold."""
 
     module: TaggerModule
@@ -111,35 +110,23 @@ class Tagger:
             probs[rows] = self.module(tokens).float().sigmoid().cpu().numpy()
         return probs
 
-    def predict(self, texts: list[str]) -> list[dict]:
-        """For each text: the predicted tags (probability >= threshold) and every class probability.
 
-        A text that cleans to nothing (empty, only symbols, emoji or non-Latin script) gets no tags and a
-        note: the model would only see padding, and any tags would be the same for all such texts.
-        """
-        results = []
-        for text, p in zip(texts, self.predict_proba(texts), strict=True):
-            if not self.cleaning(text):
-                results.append({"text": text, "tags": [], "probabilities": {}, "note": EMPTY_AFTER_CLEANING})
-                continue
-            results.append(
-                {
-                    "text": text,
-                    "tags": [c for c, pc in zip(self.classes, p, strict=True) if pc >= self.threshold],
-                    "probabilities": {c: round(float(pc), 4) for c, pc in zip(self.classes, p, strict=True)},
-                }
-            )
-        return results
+def load_model(path: str | Path) -> TaggingModel:
+    """A baseline written by tagger.baseline or a checkpoint written by fit, told apart by content."""
+    return Baseline.load(path) if is_npz(path) else Tagger.load(path)
+
+
+MODEL_HELP = "checkpoint (.ckpt) written by `tagger.cli fit`, or baseline (.npz) written by `tagger.baseline`"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tagger.predict", description=__doc__)
-    parser.add_argument("--model", required=True, help="checkpoint (.ckpt) written by `tagger.cli fit`")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("texts", nargs="*", help="texts to tag; one per line from stdin when none are given")
     args = parser.parse_args(argv)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     with reported():
-        for number, result in enumerate(Tagger.load(args.model).predict(texts), start=1):
+        for number, result in enumerate(load_model(args.model).predict(texts), start=1):
             if "note" in result:
                 print(f"tagger: text {number} ({result['text'][:40]!r}): {result['note']}; no tags", file=sys.stderr)
             print(json.dumps(result), flush=True)

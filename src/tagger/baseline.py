@@ -1,0 +1,240 @@
+"""`python -m tagger.baseline`: TF-IDF + one-vs-rest logistic regression on fit's data and split.
+
+The yardstick a network has to beat: same labels, cleaned texts and seeded split as `tagger.cli fit`, one global
+threshold tuned on the validation split, scored on the test split. The model is saved as arrays and JSON in one
+.npz (no pickle), which tagger.predict and tagger.evaluate load like a checkpoint.
+"""
+
+import json
+import sys
+import time
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from jsonargparse import ArgumentParser
+from jsonargparse.typing import PositiveFloat
+from scipy.sparse import hstack
+from scipy.special import expit
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+from threadpoolctl import threadpool_limits
+
+from tagger.data.cleaning import TextCleaning
+from tagger.data.datamodule import Corpus, TaggerDataModule
+from tagger.errors import TaggerError, reported
+from tagger.metrics import best_threshold, classification_report
+from tagger.tagging import TaggingModel
+
+ThresholdSplit = Literal["val", "train"]
+
+# Word 1-2-grams carry the topic words; char_wb 2-5-grams catch spelling variants (gan/gans, pytorch/torch).
+FEATURES: dict[str, dict] = {
+    "word": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True},
+    "char": {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True},
+}
+FORMAT = "tagger-baseline/1"
+META = "meta"  # the .npz entry that marks a baseline: JSON as uint8
+
+
+def _json_array(value: object) -> np.ndarray:
+    """JSON as a uint8 array: text that np.load reads back with allow_pickle=False."""
+    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
+
+
+def _json_value(array: np.ndarray) -> object:
+    return json.loads(array.tobytes().decode())
+
+
+def _settings(vectorizer: TfidfVectorizer) -> dict:
+    """Every parameter, so that the file alone rebuilds the vectorizer (dtype is a class, and the default)."""
+    return {k: v for k, v in vectorizer.get_params().items() if k != "dtype"}
+
+
+def is_npz(path: str | Path) -> bool:
+    """A zip archive of .npy arrays only, as np.savez writes (a torch checkpoint is a zip archive too)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return bool(names) and all(name.endswith(".npy") for name in names)
+
+
+@dataclass
+class Baseline(TaggingModel):
+    """Fitted TF-IDF vectorizers and one logistic regression per tag, held as plain arrays."""
+
+    vectorizers: dict[str, TfidfVectorizer]  # in the order of the feature columns
+    coef: np.ndarray  # (C, F)
+    intercept: np.ndarray  # (C,)
+    classes: list[str]
+    threshold: float
+    cleaning: TextCleaning
+    label_mapping: dict
+    C: float
+    split_seed: int
+    threshold_split: ThresholdSplit
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if not texts:  # scikit-learn refuses an empty batch; predict gets nothing on empty stdin
+            return np.zeros((0, len(self.classes)))
+        cleaned = [self.cleaning(t) for t in texts]
+        features = hstack([v.transform(cleaned) for v in self.vectorizers.values()]).tocsr()  # (N, F)
+        return expit(features @ self.coef.T + self.intercept)  # (N, C), as LogisticRegression.predict_proba
+
+    def save(self, path: str | Path) -> None:
+        meta = {
+            "format": FORMAT,
+            "classes": self.classes,
+            "threshold": self.threshold,
+            "cleaning": asdict(self.cleaning),
+            "label_mapping": self.label_mapping,
+            "features": {name: _settings(v) for name, v in self.vectorizers.items()},
+            "C": self.C,
+            "split_seed": self.split_seed,
+            "threshold_split": self.threshold_split,
+        }
+        arrays = {META: _json_array(meta), "coef": self.coef, "intercept": self.intercept}
+        for name, v in self.vectorizers.items():
+            arrays[f"{name}.terms"] = _json_array(sorted(v.vocabulary_, key=v.vocabulary_.__getitem__))
+            arrays[f"{name}.idf"] = v.idf_
+        try:
+            with open(path, "wb") as file:  # a file object: np.savez would append .npz to a path
+                np.savez_compressed(file, **arrays)
+        except OSError as err:
+            raise TaggerError(f"--output {path}: cannot write the model ({err.strerror})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Baseline":
+        """Read a file written by save; arrays and JSON only (allow_pickle=False)."""
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                meta = _json_value(arrays[META]) if META in arrays.files else None
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    raise TaggerError(
+                        f"{path}: an .npz without {FORMAT} metadata; use a file written by tagger.baseline"
+                    )
+                vectorizers = {}
+                for name, settings in meta["features"].items():
+                    v = TfidfVectorizer(**settings | {"ngram_range": tuple(settings["ngram_range"])})
+                    v.vocabulary_ = {term: i for i, term in enumerate(_json_value(arrays[f"{name}.terms"]))}
+                    v.idf_ = arrays[f"{name}.idf"]  # checked against the vocabulary's length
+                    vectorizers[name] = v
+                model = cls(
+                    vectorizers=vectorizers,
+                    coef=arrays["coef"],
+                    intercept=arrays["intercept"],
+                    classes=list(meta["classes"]),
+                    threshold=float(meta["threshold"]),
+                    cleaning=TextCleaning(**meta["cleaning"]),
+                    label_mapping=meta["label_mapping"],
+                    C=meta["C"],
+                    split_seed=meta["split_seed"],
+                    threshold_split=meta["threshold_split"],
+                )
+        except FileNotFoundError:
+            raise TaggerError(f"{path}: model file not found") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error) as err:
+            raise TaggerError(f"{path}: not a readable tagger baseline ({type(err).__name__}: {err})") from None
+        features = sum(len(v.vocabulary_) for v in vectorizers.values())
+        if model.coef.shape != (len(model.classes), features) or model.intercept.shape != (len(model.classes),):
+            raise TaggerError(
+                f"{path}: coefficients {model.coef.shape} and intercepts {model.intercept.shape} do not fit "
+                f"{len(model.classes)} tags and {features} features; use a file written by tagger.baseline"
+            )
+        return model
+
+
+@dataclass
+class Trained:
+    """The fitted pipeline (what the report scores), the model it exports, and the fit's wall time."""
+
+    pipeline: Pipeline
+    model: Baseline
+    seconds: float
+
+
+def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Trained:
+    """Fit on the train split, tune one global threshold on ``threshold_split`` (never on test)."""
+    corpus = dm.corpus
+    split = {name: ([corpus.texts[i] for i in rows], corpus.y[rows]) for name, rows in corpus.splits.items()}
+    texts, y = split["train"]
+    constant = [c for c, n in zip(corpus.classes, y.sum(0), strict=True) if n in (0, len(y))]
+    if constant:  # one-vs-rest would fit a constant instead of a logistic regression
+        raise TaggerError(
+            f"tags {', '.join(constant)} are on no (or every) project of the train split; raise --data.min_tag_freq"
+        )
+    pipeline = Pipeline(
+        [
+            ("features", FeatureUnion([(name, TfidfVectorizer(**s)) for name, s in FEATURES.items()])),
+            ("classifier", OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced"))),
+        ]
+    )
+    start = time.perf_counter()
+    # L-BFGS calls BLAS on vectors of one coefficient per feature: threads cost more than they save there
+    # (one thread fits the development data in about 1 s, two threads on two busy cores in about 15 s).
+    with threadpool_limits(limits=1, user_api="blas"):
+        pipeline.fit(texts, y)
+    seconds = time.perf_counter() - start
+    threshold = best_threshold(split[threshold_split][1], pipeline.predict_proba(split[threshold_split][0]))
+    return Trained(pipeline, _export(pipeline, dm, threshold, C, threshold_split), seconds)
+
+
+def _export(
+    pipeline: Pipeline, dm: TaggerDataModule, threshold: float, C: float, threshold_split: ThresholdSplit
+) -> Baseline:
+    state = dm.state_dict()  # the cleaning and label-mapping settings, as a checkpoint records them
+    estimators = pipeline["classifier"].estimators_
+    return Baseline(
+        vectorizers=dict(pipeline["features"].transformer_list),
+        coef=np.vstack([e.coef_ for e in estimators]),
+        intercept=np.concatenate([e.intercept_ for e in estimators]),
+        classes=list(dm.classes),
+        threshold=threshold,
+        cleaning=dm.cleaning,
+        label_mapping=state["label_mapping"],
+        C=C,
+        split_seed=state["split_seed"],
+        threshold_split=threshold_split,
+    )
+
+
+def report(trained: Trained, corpus: Corpus) -> dict:
+    """tagger.evaluate's report for the test split at the tuned threshold, plus how it was tuned and the fit time."""
+    rows = corpus.splits["test"]
+    probs = trained.pipeline.predict_proba([corpus.texts[i] for i in rows])
+    predicted = (probs >= trained.model.threshold).astype(np.int64)
+    return classification_report(corpus.y[rows], predicted, corpus.classes) | {
+        "threshold": trained.model.threshold,
+        "threshold_split": trained.model.threshold_split,
+        "train_seconds": round(trained.seconds, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(prog="python -m tagger.baseline", description=__doc__)
+    # fit's own data options (those that shape the corpus), so the two cannot drift apart
+    skip = {"level", "batch_size", "bucketing", "num_workers"}
+    parser.add_class_arguments(TaggerDataModule, "data", skip=skip, fail_untyped=False, sub_configs=True)
+    parser.add_argument("--C", type=PositiveFloat, default=3.0, help="inverse L2 regularisation strength")
+    parser.add_argument(
+        "--threshold-split", type=ThresholdSplit, default="val", help="split the decision threshold is tuned on"
+    )
+    parser.add_argument("--output", type=Path, default=Path("baseline.npz"), help="where the model is saved")
+    args = parser.parse_args(argv)
+    with reported():
+        dm = parser.instantiate(args).data
+        trained = train(dm, args.C, args.threshold_split)
+        trained.model.save(args.output)
+        print(json.dumps(report(trained, dm.corpus), indent=2))
+        print(f"tagger: baseline saved to {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
