@@ -89,7 +89,9 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     out = tmp_path / "out"
     for name in ("trials.csv", "best.yaml", "best.ckpt", "summary.md", "optimization_history.html"):
         assert (out / name).exists(), name
-    assert "1 pruned" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "1 pruned" in summary and "## Baseline on the same split" in summary
+    assert "minus the baseline's" in summary
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 4
 
     refit = cli_main(["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]])

@@ -8,7 +8,9 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from tagger import baseline
 from tagger.cli import build
+from tagger.errors import TaggerError
 from tagger.tune.record import TrialRecord, best_trial
 from tagger.tune.search_space import to_cli_args
 from tagger.tune.storage import StorageURL
@@ -97,7 +99,34 @@ def link_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
             other.unlink()
 
 
-def summary(study: optuna.Study, best: FrozenTrial | None, storage: StorageURL, wall_s: float, skipped) -> str:
+def baseline_figures(base_args: list[str]) -> dict:
+    """The yardstick on the study's own data and split: TF-IDF + logistic regression, threshold on val."""
+    dm = build(base_args).datamodule
+    try:
+        return baseline.report(baseline.train(dm, C=baseline.DEFAULT_C, threshold_split="val"), dm.corpus)
+    except TaggerError as err:  # data too small for it (a tag on every train project, say): say so instead
+        return {"error": str(err)}
+
+
+def _baseline_lines(figures: dict, best: FrozenTrial | None) -> list[str]:
+    lines = ["", "## Baseline on the same split", ""]
+    if "error" in figures:
+        return [*lines, f"Not fitted: {figures['error']}"]
+    overall = figures["overall"]
+    lines.append(
+        "TF-IDF + logistic regression (`python -m tagger.baseline`), threshold tuned on val: test precision "
+        f"{overall['precision']:.4f}, recall {overall['recall']:.4f}, macro F1 {overall['f1']:.4f}, "
+        f"weighted F1 {overall['f1_weighted']:.4f}."
+    )
+    if best is not None:
+        gap = TrialRecord.of(best).metric("test_f1") - overall["f1"]
+        lines.append(f"Best trial's test macro F1 minus the baseline's: {gap:+.4f}.")
+    return lines
+
+
+def summary(
+    study: optuna.Study, best: FrozenTrial | None, storage: StorageURL, wall_s: float, skipped, baseline_fig: dict
+) -> str:
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     lines = [
         f"# Study {study.study_name}",
@@ -109,7 +138,7 @@ def summary(study: optuna.Study, best: FrozenTrial | None, storage: StorageURL, 
         f"{sum((t.duration.total_seconds() for t in study.trials if t.duration), 0.0):.0f} s",
     ]
     if best is None:
-        return "\n".join([*lines, "", "No trial has completed yet."]) + "\n"
+        return "\n".join([*lines, "", "No trial has completed yet.", *_baseline_lines(baseline_fig, None)]) + "\n"
     record = TrialRecord.of(best)
     lines += [
         "",
@@ -124,6 +153,7 @@ def summary(study: optuna.Study, best: FrozenTrial | None, storage: StorageURL, 
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in best.params.items()),
     ]
+    lines += _baseline_lines(baseline_fig, best)
     if skipped:
         lines += ["", "Plots skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())]
     return "\n".join(lines) + "\n"
@@ -140,7 +170,8 @@ def write_outputs(
     if best is not None:
         write_atomic(output_dir / "best.yaml", best_config(base_args, best))
     link_best_model(best, output_dir)
-    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped))
+    figures = baseline_figures(base_args)
+    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures))
     return [
         *sorted(output_dir.glob("*.html")),
         *output_dir.glob("best.yaml"),
