@@ -33,7 +33,7 @@ def fit_and_test(config: Path, seed: int, data_dir: str, root: str) -> dict:
     cli = cli_main([*args, "--trainer.default_root_dir", root])
     module, dm = cli.model, cli.datamodule  # best weights and tuned threshold, restored by ThresholdTuner
     probs, targets = predict_split(module, dm.dataloader("test"))
-    report = classification_report(targets, (probs >= module.threshold.item()).astype(np.int64), dm.classes)
+    report = classification_report(targets, (probs >= module.threshold.cpu().numpy()).astype(np.int64), dm.classes)
     return report["overall"] | {"epochs": cli.trainer.current_epoch}
 
 

@@ -171,3 +171,18 @@ def test_test_with_a_missing_or_foreign_checkpoint_ends_in_one_line(trained, dat
         with pytest.raises(SystemExit) as exit_info:
             cli.main()
         assert str(exit_info.value).startswith("tagger: error:") and message in str(exit_info.value)
+
+
+def test_per_class_thresholds_are_written_tested_and_used_by_predict(data_dir, tmp_path):
+    args = tiny_args(data_dir, tmp_path, "--threshold.per_class", "true", "--threshold.min_positives", "5")
+    built = cli_main(["fit", *args, "--trainer.max_epochs", "3"])
+    best = built.trainer.checkpoint_callback.best_model_path
+    saved = torch.load(best, weights_only=True)["state_dict"]["threshold"]
+    assert saved.shape == (built.datamodule.num_classes,) and len(set(saved.tolist())) > 1
+    tested = cli_main(["test", *args, "--ckpt_path", best])
+    assert 0 <= tested.model.test_report["overall"]["f1"] <= 1
+    tagger = Tagger.load(best)
+    text = "a transformer for text classification with pytorch"
+    (result,) = tagger.predict([text])
+    (probs,) = tagger.predict_proba([text])
+    assert result["tags"] == [c for c, p, t in zip(tagger.classes, probs, saved.tolist(), strict=True) if p >= t]

@@ -6,7 +6,7 @@ import lightning.pytorch as L
 import numpy as np
 import torch
 
-from tagger.metrics import best_threshold
+from tagger.metrics import best_threshold, class_thresholds
 from tagger.module import THRESHOLD_TUNED
 
 
@@ -28,11 +28,15 @@ class ThresholdTuner(L.Callback):
 
     Args:
         split: "train" as the seed lesson does, or "val" (train probabilities are over-confident).
+        per_class: one threshold per tag instead of one for all.
+        min_positives: with per_class, a tag with fewer positives in the split keeps the global threshold.
     """
 
-    def __init__(self, split: Literal["train", "val"] = "train") -> None:
+    def __init__(self, split: Literal["train", "val"] = "train", per_class: bool = False, min_positives: int = 10):
         self.split = split
-        self.threshold: float | None = None
+        self.per_class = per_class
+        self.min_positives = min_positives
+        self.threshold: float | list[float] | None = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._tune(trainer, pl_module)
@@ -50,13 +54,16 @@ class ThresholdTuner(L.Callback):
             state = torch.load(best, map_location=pl_module.device, weights_only=True)["state_dict"]
             pl_module.load_state_dict(state)
         probs, targets = predict_split(pl_module, trainer.datamodule.dataloader(self.split))
-        self.threshold = best_threshold(targets, probs)
-        pl_module.threshold.fill_(self.threshold)
+        if self.per_class:
+            self.threshold = class_thresholds(targets, probs, self.min_positives)
+        else:
+            self.threshold = best_threshold(targets, probs)
+        pl_module.set_threshold(self.threshold)
         if trainer.is_global_zero:
             for path in {best, getattr(checkpoint, "last_model_path", "")} - {""}:
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
-                ckpt["state_dict"]["threshold"] = torch.tensor(self.threshold)
+                ckpt["state_dict"]["threshold"] = pl_module.threshold.detach().cpu().clone()
                 ckpt[THRESHOLD_TUNED] = True
                 torch.save(ckpt, path)
         for logger in trainer.loggers:
-            logger.log_metrics({"threshold": self.threshold}, step=trainer.global_step)
+            logger.log_metrics({"threshold": float(np.mean(self.threshold))}, step=trainer.global_step)

@@ -12,6 +12,16 @@ def best_threshold(y_true: np.ndarray, y_prob: np.ndarray) -> float:
     return float(thresholds[np.nanargmax(f1[:-1])])  # the last (p=1, r=0) point has no threshold
 
 
+def class_thresholds(y_true: np.ndarray, y_prob: np.ndarray, min_positives: int) -> list[float]:
+    """One F1-maximising threshold per tag; a tag with fewer than min_positives positives in y_true keeps
+    the global threshold, since a handful of positives gives a threshold fitted to noise."""
+    overall = best_threshold(y_true, y_prob)
+    return [
+        best_threshold(y_true[:, c], y_prob[:, c]) if y_true[:, c].sum() >= min_positives else overall
+        for c in range(y_true.shape[1])
+    ]
+
+
 def classification_report(
     y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], macro_over_present: bool = False
 ) -> dict:

@@ -24,7 +24,8 @@ class TaggerModule(L.LightningModule):
     network class with its own arguments bound (``model.net: {class_path, init_args}`` in the config, see
     tagger.models); it is called with the two sizes. Under LightningCLI the saved hyperparameters are the
     config (``net`` as class_path and init_args), plain data that tagger.predict rebuilds the network from.
-    The decision threshold is a buffer, so checkpoints carry it; ThresholdTuner sets it after fit.
+    The decision threshold is a buffer, so checkpoints carry it; ThresholdTuner sets it after fit: one value,
+    or one per tag (shape (C,)); a checkpoint of either shape loads.
     """
 
     def __init__(
@@ -49,6 +50,19 @@ class TaggerModule(L.LightningModule):
         self.val_ap = MultilabelAveragePrecision(num_labels=num_classes, average="macro")
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.test_report: dict | None = None
+
+    def set_threshold(self, value: float | Sequence[float]) -> None:
+        self.threshold = torch.as_tensor(value, dtype=torch.float32, device=self.threshold.device)
+
+    def threshold_value(self) -> float | list[float]:
+        """The threshold as plain data: one float, or one per tag."""
+        return self.threshold.item() if self.threshold.ndim == 0 else self.threshold.tolist()
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        saved = state_dict.get(prefix + "threshold")
+        if saved is not None and saved.shape != self.threshold.shape:  # per-tag thresholds, or one
+            self.threshold = torch.empty_like(saved, device=self.threshold.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)
@@ -79,9 +93,10 @@ class TaggerModule(L.LightningModule):
         probs, targets = (torch.cat(t).numpy() for t in zip(*self._test_outputs, strict=True))
         self._test_outputs.clear()
         classes = getattr(self.trainer.datamodule, "classes", [str(i) for i in range(targets.shape[1])])
-        self.test_report = classification_report(targets, (probs >= self.threshold.item()).astype(np.int64), classes)
+        predicted = (probs >= self.threshold.cpu().numpy()).astype(np.int64)
+        self.test_report = classification_report(targets, predicted, classes)
         overall = self.test_report["overall"]
-        self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.item()})
+        self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.mean().item()})
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[THRESHOLD_TUNED] = False

@@ -95,8 +95,8 @@ class Tagger(TaggingModel):
         )
 
     @property
-    def threshold(self) -> float:
-        return self.module.threshold.item()
+    def threshold(self) -> float | list[float]:
+        return self.module.threshold_value()
 
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:

@@ -17,7 +17,7 @@ class TaggingModel(ABC):
     """
 
     classes: list[str]
-    threshold: float
+    threshold: float | list[float]  # one for all tags, or one per tag
     cleaning: TextCleaning
     label_mapping: dict
 
@@ -32,6 +32,7 @@ class TaggingModel(ABC):
         note: the model would see no input, and any tags would be the same for all such texts.
         """
         results = []
+        thresholds = np.broadcast_to(np.asarray(self.threshold, dtype=float), (len(self.classes),))
         for text, p in zip(texts, self.predict_proba(texts), strict=True):
             if not self.cleaning(text):
                 results.append({"text": text, "tags": [], "probabilities": {}, "note": EMPTY_AFTER_CLEANING})
@@ -39,7 +40,7 @@ class TaggingModel(ABC):
             results.append(
                 {
                     "text": text,
-                    "tags": [c for c, pc in zip(self.classes, p, strict=True) if pc >= self.threshold],
+                    "tags": [c for c, pc, t in zip(self.classes, p, thresholds, strict=True) if pc >= t],
                     "probabilities": {c: round(float(pc), 4) for c, pc in zip(self.classes, p, strict=True)},
                 }
             )

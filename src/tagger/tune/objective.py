@@ -175,8 +175,8 @@ def _fit_fold(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int,
 def split_metrics(cli: TaggerCLI) -> dict[str, Any]:
     """Validation and test metrics at the tuned threshold; only validation F1 drives the search."""
     module, dm = cli.model, cli.datamodule
-    threshold = module.threshold.item()
-    metrics: dict[str, float] = {"threshold": threshold}
+    threshold = module.threshold.cpu().numpy()  # one, or one per tag
+    metrics: dict[str, float] = {"threshold": float(threshold.mean())}
     for split in ("val", "test"):
         probs, targets = predict_split(module, dm.dataloader(split))
         overall = classification_report(targets, (probs >= threshold).astype(np.int64), dm.classes)["overall"]
