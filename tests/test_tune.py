@@ -543,3 +543,14 @@ def test_a_study_chooses_between_network_families(options, base_args, tmp_path):
     nets = [yaml.safe_load(t.user_attrs["config"])["model"]["net"] for t in study.trials]
     assert nets[0]["class_path"] == "tagger.models.cnn.CharCNN" and nets[0]["init_args"]["num_filters"] == 3
     assert nets[1] == {"class_path": "test_network_plugin.MeanBag", "init_args": {"dim": 5}}
+
+
+def test_a_study_stopped_by_failing_trials_closes_its_parent_run_as_failed(options, base_args):
+    options.n_trials = 1
+    study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
+    for _ in range(3):  # Dropout rejects p > 1: three failures stop a 1-trial study
+        study.enqueue_trial({"model.net.dropout_p": 3.0, "model.lr": 1e-3}, skip_if_exists=False)
+    with pytest.raises(TaggerError, match="3 trials failed"):
+        run_study(options, base_args)
+    (parent,), children = runs_by_trial(options)
+    assert parent.info.status == "FAILED" and {r.info.status for r in children.values()} == {"FAILED"}

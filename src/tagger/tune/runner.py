@@ -187,10 +187,10 @@ def run_study(
         outcome = Outcome.INTERRUPTED
         raise
     except Exception as err:
+        outcome = Outcome.FAILED
         lost = storage_error(err)
         if lost is None:
             raise
-        outcome = Outcome.FAILED
         raise TaggerError(
             f"lost the Optuna storage {url} ({_first_line(lost)}); the trials that finished are stored there. "
             "Rerun the same command when it is reachable again to resume"
