@@ -554,3 +554,24 @@ def test_a_study_stopped_by_failing_trials_closes_its_parent_run_as_failed(optio
         run_study(options, base_args)
     (parent,), children = runs_by_trial(options)
     assert parent.info.status == "FAILED" and {r.info.status for r in children.values()} == {"FAILED"}
+
+
+@pytest.mark.slow
+def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(options, base_args, monkeypatch):
+    from tagger.tune import objective
+    from tagger.tune.interrupt import TrialInterrupted
+
+    fitted, real_fit_fold = [], objective._fit_fold
+
+    def fit_fold(plan, run, params, fold, part, saved):
+        fitted.append((run.trial.number, fold))
+        if len(fitted) == 2:  # trial 0's second fold: as if Ctrl-C came while it trained
+            raise TrialInterrupted("interrupted")
+        real_fit_fold(plan, run, params, fold, part, saved)
+
+    monkeypatch.setattr(objective, "_fit_fold", fit_fold)
+    options.n_trials, options.cv, options.pruner = 1, 2, "none"
+    study = run_study(options, base_args)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[1].user_attrs["retry_of"] == 0
+    assert fitted == [(0, 0), (0, 1), (1, 1)]  # the retry kept fold 0's predictions and fitted fold 1 only
