@@ -46,3 +46,11 @@ def test_passwords_never_shown(url):
 
 def test_a_raw_at_sign_in_the_password_still_finds_the_host():
     assert StorageURL.parse("postgresql://bob:p@ss@db.example/s").host == "db.example"
+
+
+def test_first_line_masks_passwords_and_names_a_silent_error():
+    from tagger.tune.storage import first_line
+
+    err = RuntimeError("could not reach postgresql://bob:hunter2@h/db\nDETAIL: more")
+    assert first_line(err) == "could not reach postgresql://bob:***@h/db"
+    assert first_line(ValueError()) == "ValueError"

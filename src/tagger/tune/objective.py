@@ -17,6 +17,7 @@ from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
 from tagger.metrics import best_threshold, classification_report
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
+from tagger.tune.storage import first_line
 from tagger.tune.trial_run import TrialRun
 
 # Pruning compares per-epoch values in the study's direction (maximise). The seed reported val loss to its
@@ -74,9 +75,9 @@ def make_plan(base_args: list[str], space: dict[str, Param], space_name: str, cv
         except TaggerError:
             raise
         except Exception as err:  # whatever the model's or trainer's constructor raises for a bad value
-            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TaggerError(
-                f"{space_name}: '{key}' can take {value!r}, which the config rejects ({message}); narrow its range"
+                f"{space_name}: '{key}' can take {value!r}, which the config rejects ({first_line(err)}); "
+                "narrow its range"
             ) from None
     cli = build([*base_args, *to_cli_args(example_values(space))])
     has = {type(cb) for cb in cli.trainer.callbacks}

@@ -28,8 +28,8 @@ from tagger.tune.storage import (
     StorageURL,
     check_database,
     fail_dead_local_trials,
+    first_line,
     make_storage,
-    redact,
 )
 from tagger.tune.tracker import MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
@@ -160,7 +160,7 @@ def run_study(
     try:
         study = retry_racing(lambda: open_study(opts, url, storage, pruner), races=STORAGE_ERRORS)
     except STORAGE_ERRORS as err:  # an unreachable or unusable database
-        raise TaggerError(f"cannot open Optuna storage {url}: {_first_line(err)}; check --storage") from None
+        raise TaggerError(f"cannot open Optuna storage {url}: {first_line(err)}; check --storage") from None
     if opts.role == "main":
         space = {key: asdict(param) for key, param in plan.space.items()}
         check_definition(study, describe(plan.config, space, objective_name(opts.cv), "maximize"), opts.allow_changes)
@@ -192,7 +192,7 @@ def run_study(
         if lost is None:
             raise
         raise TaggerError(
-            f"lost the Optuna storage {url} ({_first_line(lost)}); the trials that finished are stored there. "
+            f"lost the Optuna storage {url} ({first_line(lost)}); the trials that finished are stored there. "
             "Rerun the same command when it is reachable again to resume"
         ) from None
     finally:
@@ -216,10 +216,6 @@ def check_writable(folder: Path) -> None:
         raise TaggerError(
             f"cannot write to the output folder {folder} ({err.strerror or err}); pick a writable --output-dir"
         ) from None
-
-
-def _first_line(err: BaseException) -> str:
-    return redact(str(err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def finish(

@@ -48,6 +48,12 @@ def redact(url: str) -> str:
         return url
 
 
+def first_line(err: BaseException) -> str:
+    """An error's first line with passwords masked (its type when it has no message): for one-line errors."""
+    text = redact(str(err)).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 @dataclass(frozen=True)
 class StorageURL:
     """An Optuna storage, parsed once: a journal file (processes on one machine) or a database URL."""
@@ -104,13 +110,12 @@ def check_database(url: str, option: str) -> None:
     if backend not in DATABASES:
         return
     try:
-        engine = sqlalchemy.create_engine(url, connect_args={} if backend == "sqlite" else {"connect_timeout": 5})
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 5})
         with engine.connect():
             pass
         engine.dispose()
     except Exception as err:  # drivers raise their own types for the same problem
-        first = redact(str(err)).strip().splitlines()[0]
-        raise TaggerError(f"cannot connect to {redact(url)}: {first}; check {option}") from None
+        raise TaggerError(f"cannot connect to {redact(url)}: {first_line(err)}; check {option}") from None
 
 
 def make_storage(

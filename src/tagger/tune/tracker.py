@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tagger.errors import TaggerError
 from tagger.tune.errors import retry_racing
 from tagger.tune.record import Outcome, TrialRecord
-from tagger.tune.storage import redact
+from tagger.tune.storage import first_line, redact
 
 PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run every worker shares
 
@@ -82,7 +82,7 @@ class MlflowTracker:
             self.client, self.experiment_id = retry_racing(lambda: self._connect(experiment), races=_RACES)
         except Exception as err:  # MLflow raises many types (connection, SQL, permissions) for one problem
             raise TaggerError(
-                f"cannot use MLflow tracking URI {redact(tracking_uri)}: {redact(str(err)).splitlines()[0]}; "
+                f"cannot use MLflow tracking URI {redact(tracking_uri)}: {first_line(err)}; "
                 "check --tracking-uri / $MLFLOW_TRACKING_URI"
             ) from None
         self.study_name = experiment
