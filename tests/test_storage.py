@@ -54,3 +54,7 @@ def test_first_line_masks_passwords_and_names_a_silent_error():
     err = RuntimeError("could not reach postgresql://bob:hunter2@h/db\nDETAIL: more")
     assert first_line(err) == "could not reach postgresql://bob:***@h/db"
     assert first_line(ValueError()) == "ValueError"
+
+
+def test_a_url_inside_a_message_is_masked_and_the_message_kept():
+    assert redact("failed (postgresql://:hunter2@h/db). Retry") == "failed (postgresql://:***@h/db). Retry"

@@ -4,6 +4,7 @@ and the admission lock that makes a shared study end with exactly n_trials."""
 import fcntl
 import json
 import os
+import re
 import socket
 import zlib
 from collections.abc import Callable
@@ -40,12 +41,21 @@ def _quote_password(url: str) -> str:
     return f"{scheme}://{userinfo}@{host}{slash}{path}"
 
 
-def redact(url: str) -> str:
-    """The URL with its password masked, for messages, params and files."""
+# A URL in running text: up to a space, quote or bracket, without the sentence's closing punctuation.
+_URL = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"<>()]*[^\s'\"<>().,;:]")
+
+
+def _redact_url(url: str) -> str:
     try:
         return make_url(_quote_password(url)).render_as_string(hide_password=True)
-    except Exception:  # not a scheme://... URL (a journal file, a plain path): nothing to hide
-        return url
+    except Exception:  # not a URL SQLAlchemy reads: mask whatever stands between "user:" and the last "@"
+        return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
+
+
+def redact(text: str) -> str:
+    """The text with the password of every URL in it masked (a URL alone, or inside an error message), for
+    messages, params and files."""
+    return _URL.sub(lambda match: _redact_url(match.group()), text)
 
 
 def first_line(err: BaseException) -> str:
