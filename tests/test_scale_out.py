@@ -18,6 +18,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from tagger.tune.storage import alive
+
 pytestmark = pytest.mark.slow  # real worker processes, each a whole study
 
 SERVER = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -161,9 +163,9 @@ def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_le
     os.kill(main.pid, signal.SIGKILL)
     main.wait()
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in workers)  # no orphan trains on
+    assert not any(alive(pid) for pid in workers)  # no orphan trains on
 
     rerun = subprocess.run(command, timeout=240, capture_output=True, text=True)  # the same command again
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -173,16 +175,6 @@ def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_le
     (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("s").experiment_id])
                  if "mlflow.parentRunId" not in r.data.tags]  # fmt: skip
     assert parent.info.status == "FINISHED"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(FileNotFoundError):  # a zombie has exited; its parent (killed) never reaped it
-        return "State:\tZ" not in open(f"/proc/{pid}/status").read()
-    return False
 
 
 @pytest.mark.postgres

@@ -58,3 +58,19 @@ def test_first_line_masks_passwords_and_names_a_silent_error():
 
 def test_a_url_inside_a_message_is_masked_and_the_message_kept():
     assert redact("failed (postgresql://:hunter2@h/db). Retry") == "failed (postgresql://:***@h/db). Retry"
+
+
+def test_a_zombie_worker_counts_as_dead():
+    import os
+    import subprocess
+    import time
+
+    from tagger.tune.storage import alive
+
+    child = subprocess.Popen(["true"])  # exits at once; unreaped until wait(), i.e. a zombie
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "State:\tZ" not in Path(f"/proc/{child.pid}/status").read_text():
+        time.sleep(0.05)
+    assert alive(os.getpid()) and not alive(child.pid)
+    child.wait()
+    assert not alive(child.pid)

@@ -1,6 +1,7 @@
 """Optuna storages for one or many workers: the URL parsed once, heartbeats, retries of dead workers' trials,
 and the admission lock that makes a shared study end with exactly n_trials."""
 
+import contextlib
 import fcntl
 import json
 import os
@@ -206,18 +207,22 @@ def fail_dead_local_trials(study: optuna.Study, on_stale: StaleTrials) -> None:
     host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get("worker", "")).partition(":")
-        dead = worker_host == host and pid.isdigit() and not _alive(int(pid))
+        dead = worker_host == host and pid.isdigit() and not alive(int(pid))
         if dead and study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
             on_stale(study, study._storage.get_trial(trial._trial_id))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Is the process running? A zombie has exited: a killed worker whose parent is gone too stays one where
+    nothing reaps orphans (PID 1 of many containers), and must still count as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):  # /proc is Linux's; elsewhere a signalled process counts as alive
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     return True
 
 
