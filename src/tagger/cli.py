@@ -50,7 +50,9 @@ class TaggerCLI(LightningCLI):
             return
         if not Path(path).is_file():
             raise TaggerError(f"--ckpt_path {path}: no such file; give a .ckpt written by fit")
-        saved = torch.load(path, map_location="cpu", weights_only=True).get(TaggerDataModule.__qualname__)
+        # mmap: the vocabulary and classes without reading the weights, which test loads right after
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        saved = ckpt.get(TaggerDataModule.__qualname__)
         if saved is None:
             raise TaggerError(f"--ckpt_path {path}: not a tagger checkpoint (no vocabulary/classes)")
         dm = self.datamodule
