@@ -6,6 +6,11 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStrati
 from tagger.errors import TaggerError
 
 
+def _stratifiable(y: np.ndarray) -> np.ndarray:
+    """The stratifiers want several label columns: a single one is stratified as "has it" vs. "has it not"."""
+    return y if y.shape[1] > 1 else np.hstack([y, 1 - y])
+
+
 def stratified_split(
     y: np.ndarray, sizes: tuple[float, float, float], seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -16,8 +21,7 @@ def stratified_split(
     train_size, val_size, test_size = sizes
     if min(sizes) <= 0 or not np.isclose(sum(sizes), 1.0):
         raise TaggerError(f"split sizes must be three positive fractions that sum to 1, got {sizes}")
-    if y.shape[1] == 1:  # the stratifier wants several columns: stratify on "has it" vs. "has it not"
-        y = np.hstack([y, 1 - y])
+    y = _stratifiable(y)
     rows = np.arange(len(y))
     first = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_size + test_size, random_state=seed)
     train, rest = next(first.split(rows, y))
@@ -35,7 +39,6 @@ def stratified_fold(rows: np.ndarray, y: np.ndarray, folds: int, fold: int, seed
     """
     if not 0 <= fold < folds:
         raise TaggerError(f"--data.cv_fold must be in 0..{folds - 1} for {folds} folds, got {fold}")
-    labels = y[rows] if y.shape[1] > 1 else np.hstack([y[rows], 1 - y[rows]])
     cut = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    train, val = list(cut.split(rows, labels))[fold]
+    train, val = list(cut.split(rows, _stratifiable(y[rows])))[fold]
     return np.sort(rows[train]), np.sort(rows[val])
