@@ -61,10 +61,13 @@ class TrialPlan:
         return callbacks
 
 
-def make_plan(base_args: list[str], space: dict[str, Param], space_name: str, cv: int = 1) -> TrialPlan:
+def make_plan(
+    base_args: list[str], space: dict[str, Param], space_name: str, cv: int = 1, check_edges: bool = True
+) -> TrialPlan:
     """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys,
-    values the model rejects, or unreadable data fail here, before any trial, with the key named."""
-    for key, value, params in edge_values(space):
+    values the model rejects, or unreadable data fail here, before any trial, with the key named.
+    check_edges=False skips that for a --workers process: its main process has just checked the same."""
+    for key, value, params in edge_values(space) if check_edges else []:
         try:
             build([*base_args, *to_cli_args(params)])
         except ArgumentError as err:

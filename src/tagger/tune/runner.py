@@ -151,7 +151,9 @@ def run_study(
     if opts.parent_pid is not None:
         die_with_parent(opts.parent_pid)
     url = StorageURL.parse(opts.storage)
-    plan = make_plan(base_args, load_search_space(opts.search_space), opts.search_space, opts.cv)
+    plan = make_plan(
+        base_args, load_search_space(opts.search_space), opts.search_space, opts.cv, check_edges=opts.role == "main"
+    )
     if opts.role == "main":
         check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
         check_database(url.url, "--storage")
