@@ -190,7 +190,6 @@ def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Tr
 def _export(
     pipeline: Pipeline, dm: TaggerDataModule, threshold: float, C: float, threshold_split: ThresholdSplit
 ) -> Baseline:
-    state = dm.state_dict()  # the cleaning and label-mapping settings, as a checkpoint records them
     estimators = pipeline["classifier"].estimators_
     return Baseline(
         vectorizers=dict(pipeline["features"].transformer_list),
@@ -199,9 +198,9 @@ def _export(
         classes=list(dm.classes),
         threshold=threshold,
         cleaning=dm.cleaning,
-        label_mapping=state["label_mapping"],
+        label_mapping=dm.label_mapping,
         C=C,
-        split_seed=state["split_seed"],
+        split_seed=dm.seed,
         threshold_split=threshold_split,
     )
 

@@ -194,16 +194,17 @@ class TaggerDataModule(L.LightningDataModule):
 
     # --- what a checkpoint must carry to predict without the data ---
 
+    @property
+    def label_mapping(self) -> dict:
+        """LabelMapping's settings, which every saved model carries so evaluate maps a file's tags alike."""
+        return {"exclude": list(self.exclude_tags), "map_aliases": self.map_aliases, "add_parents": self.add_parents}
+
     def state_dict(self) -> dict:
         return {
             "tokenizer": self.tokenizer.to_dict(),
             "classes": list(self.classes),
             "cleaning": asdict(self.cleaning),
-            "label_mapping": {
-                "exclude": list(self.exclude_tags),
-                "map_aliases": self.map_aliases,
-                "add_parents": self.add_parents,
-            },
+            "label_mapping": self.label_mapping,
             "split_seed": self.seed,
         }
 
