@@ -40,7 +40,7 @@ def train_epoch(module: TaggerModule, loader, precision: str) -> float:
         optimizer.zero_grad(set_to_none=True)
         with precision_context(precision):
             logits = module(tokens)
-        module.loss_fn(logits.float(), targets).backward()
+        module.loss(logits, targets).backward()
         optimizer.step()
     return time.perf_counter() - start
 

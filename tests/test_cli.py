@@ -72,8 +72,11 @@ def test_threshold_on_validation_split(data_dir, tmp_path):
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_fits_a_batch(config, data_dir, tmp_path):
     # "1" would parse as 1.0, i.e. the whole epoch
-    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")
-    built = cli_main(["fit", "--config", str(config), *args[2:]])
+    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")[2:]
+    if "CharCNN" not in config.read_text():  # the tiny sizes are the CNN's
+        pairs = zip(args[::2], args[1::2], strict=True)
+        args = [a for pair in pairs if not pair[0].startswith("--model.net.") for a in pair]
+    built = cli_main(["fit", "--config", str(config), *args])
     assert built.trainer.global_step == 2
 
 

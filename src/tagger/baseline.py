@@ -27,17 +27,13 @@ from threadpoolctl import threadpool_limits
 
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Corpus, TaggerDataModule
+from tagger.data.features import rebuild, settings_of, terms_of
 from tagger.errors import TaggerError, reported
 from tagger.metrics import best_threshold, classification_report
 from tagger.tagging import TaggingModel
 
 ThresholdSplit = Literal["val", "train"]
 
-# Word 1-2-grams carry the topic words; char_wb 2-5-grams catch spelling variants (gan/gans, pytorch/torch).
-FEATURES: dict[str, dict] = {
-    "word": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True},
-    "char": {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True},
-}
 DEFAULT_C = 3.0  # the measured yardstick's regularisation (issue 10's table)
 FORMAT = "tagger-baseline/1"
 META = "meta"  # the .npz entry that marks a baseline: JSON as uint8
@@ -50,11 +46,6 @@ def _json_array(value: object) -> np.ndarray:
 
 def _json_value(array: np.ndarray) -> object:
     return json.loads(array.tobytes().decode())
-
-
-def _settings(vectorizer: TfidfVectorizer) -> dict:
-    """Every parameter, so that the file alone rebuilds the vectorizer (dtype is a class, and the default)."""
-    return {k: v for k, v in vectorizer.get_params().items() if k != "dtype"}
 
 
 def is_npz(path: str | Path) -> bool:
@@ -96,14 +87,14 @@ class Baseline(TaggingModel):
             "threshold": self.threshold,
             "cleaning": asdict(self.cleaning),
             "label_mapping": self.label_mapping,
-            "features": {name: _settings(v) for name, v in self.vectorizers.items()},
+            "features": {name: settings_of(v) for name, v in self.vectorizers.items()},
             "C": self.C,
             "split_seed": self.split_seed,
             "threshold_split": self.threshold_split,
         }
         arrays = {META: _json_array(meta), "coef": self.coef, "intercept": self.intercept}
         for name, v in self.vectorizers.items():
-            arrays[f"{name}.terms"] = _json_array(sorted(v.vocabulary_, key=v.vocabulary_.__getitem__))
+            arrays[f"{name}.terms"] = _json_array(terms_of(v))
             arrays[f"{name}.idf"] = v.idf_
         try:
             with open(path, "wb") as file:  # a file object: np.savez would append .npz to a path
@@ -121,12 +112,10 @@ class Baseline(TaggingModel):
                     raise TaggerError(
                         f"{path}: an .npz without {FORMAT} metadata; use a file written by tagger.baseline"
                     )
-                vectorizers = {}
-                for name, settings in meta["features"].items():
-                    v = TfidfVectorizer(**settings | {"ngram_range": tuple(settings["ngram_range"])})
-                    v.vocabulary_ = {term: i for i, term in enumerate(_json_value(arrays[f"{name}.terms"]))}
-                    v.idf_ = arrays[f"{name}.idf"]  # checked against the vocabulary's length
-                    vectorizers[name] = v
+                vectorizers = {
+                    name: rebuild(settings, _json_value(arrays[f"{name}.terms"]), arrays[f"{name}.idf"])
+                    for name, settings in meta["features"].items()
+                }
                 model = cls(
                     vectorizers=vectorizers,
                     coef=arrays["coef"],
@@ -162,7 +151,8 @@ class Trained:
 
 
 def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Trained:
-    """Fit on the train split, tune one global threshold on ``threshold_split`` (never on test)."""
+    """Fit on the train split (the n-grams of ``--data.tfidf``), tune one global threshold on ``threshold_split``
+    (never on test)."""
     corpus = dm.corpus
     split = {name: ([corpus.texts[i] for i in rows], corpus.y[rows]) for name, rows in corpus.splits.items()}
     texts, y = split["train"]
@@ -173,7 +163,7 @@ def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Tr
         )
     pipeline = Pipeline(
         [
-            ("features", FeatureUnion([(name, TfidfVectorizer(**s)) for name, s in FEATURES.items()])),
+            ("features", FeatureUnion(list(dm.tfidf.vectorizers().items()))),
             ("classifier", OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced"))),
         ]
     )
@@ -220,7 +210,7 @@ def report(trained: Trained, corpus: Corpus) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m tagger.baseline", description=__doc__)
     # fit's own data options (those that shape the corpus), so the two cannot drift apart
-    skip = {"level", "batch_size", "bucketing", "num_workers"}
+    skip = {"features", "level", "batch_size", "bucketing", "num_workers"}
     parser.add_class_arguments(TaggerDataModule, "data", skip=skip, fail_untyped=False, sub_configs=True)
     parser.add_argument("--C", type=PositiveFloat, default=DEFAULT_C, help="inverse L2 regularisation strength")
     parser.add_argument(

@@ -9,8 +9,9 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 
 from tagger.callbacks import ThresholdTuner
-from tagger.data.datamodule import TaggerDataModule
+from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError, reported
+from tagger.models import features_of
 from tagger.module import TaggerModule
 
 
@@ -23,12 +24,21 @@ class TaggerCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ThresholdTuner, "threshold")
         # Sizes flow from the data to the model, never copied into YAML.
-        for name in ("vocab_size", "num_classes", "class_weights"):
+        for name in ("vocab_size", "num_classes", "class_weights", "positive_rates"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand in (None, "fit") and self._get(self.config, "trainer").max_epochs == 0:
             raise TaggerError("--trainer.max_epochs 0 trains nothing (no checkpoint, no threshold); give 1 or more")
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        net, features = type(self.model.net), self.datamodule.features
+        if features_of(net) != features:
+            raise TaggerError(
+                f"model.net {net.__name__} reads {features_of(net)} but --data.features is {features}; "
+                f"give --data.features {features_of(net)} (see configs/ngram.yaml and configs/cnn.yaml)"
+            )
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         try:
@@ -55,12 +65,12 @@ class TaggerCLI(LightningCLI):
         saved = ckpt.get(TaggerDataModule.__qualname__)
         if saved is None:
             raise TaggerError(f"--ckpt_path {path}: not a tagger checkpoint (no vocabulary/classes)")
-        dm = self.datamodule
-        if list(saved["classes"]) != dm.classes or len(saved["tokenizer"]["vocab"]) != dm.vocab_size:
+        dm, inputs = self.datamodule, len(encoder_from_state(saved))
+        if list(saved["classes"]) != dm.classes or inputs != dm.vocab_size:
             raise TaggerError(
-                f"--ckpt_path {path} was trained on other data ({len(saved['classes'])} tags, "
-                f"{len(saved['tokenizer']['vocab'])} tokens; this data yields {dm.num_classes} tags, {dm.vocab_size} "
-                "tokens); use the same data and --data settings as its fit"
+                f"--ckpt_path {path} was trained on other data ({len(saved['classes'])} tags, {inputs} inputs; "
+                f"this data yields {dm.num_classes} tags, {dm.vocab_size} inputs); use the same data and --data "
+                "settings as its fit"
             )
 
     def after_test(self) -> None:

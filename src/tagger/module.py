@@ -1,11 +1,12 @@
 """LightningModule: a network plus its loss, optimiser, scheduler, metrics and decision threshold."""
 
 from collections.abc import Sequence
+from typing import Literal
 
 import lightning.pytorch as L
 import numpy as np
 import torch
-from torch import nn
+import torch.nn.functional as F
 from torchmetrics.classification import MultilabelAveragePrecision, MultilabelF1Score
 
 from tagger.metrics import classification_report
@@ -16,12 +17,38 @@ from tagger.models.cnn import CharCNN
 # Checkpoints written before the key existed were tuned at the end of fit.
 THRESHOLD_TUNED = "threshold_tuned"
 
+# How the loss weighs each (project, tag) term:
+#   per_tag:    the seed's class weights, 1 / train count of the tag, on positives and negatives alike;
+#   pos_weight: positives of a tag weighted (negatives / positives), negatives 1 (BCEWithLogitsLoss's pos_weight);
+#   balanced:   positives 1 / (2 rate), negatives 1 / (2 (1 - rate)), scikit-learn's class_weight="balanced"
+#               per tag, which is what the one-vs-rest logistic regression baseline uses.
+Weighting = Literal["per_tag", "pos_weight", "balanced"]
+
+
+def term_weights(
+    weighting: Weighting,
+    num_classes: int,
+    class_weights: Sequence[float] | None,
+    positive_rates: Sequence[float] | None,
+) -> torch.Tensor:
+    """(2, C): the loss weight of a negative and of a positive term of each tag; 1 without the data's figures."""
+    if weighting == "per_tag":
+        weight = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        return torch.stack([weight, weight])
+    if positive_rates is None:
+        return torch.ones(2, num_classes)
+    rate = torch.tensor(positive_rates, dtype=torch.float32).clamp(1e-6, 1 - 1e-6)
+    if weighting == "pos_weight":
+        return torch.stack([torch.ones_like(rate), (1 - rate) / rate])
+    return torch.stack([0.5 / (1 - rate), 0.5 / rate])
+
 
 class TaggerModule(L.LightningModule):
-    """Multi-label tagger trained with class-weighted BCE, Adam and ReduceLROnPlateau on ``val/loss``.
+    """Multi-label tagger trained with weighted BCE, Adam and ReduceLROnPlateau on ``val/loss``.
 
-    vocab_size, num_classes and class_weights come from the DataModule (linked by the CLI). ``net`` is the
-    network class with its own arguments bound (``model.net: {class_path, init_args}`` in the config, see
+    vocab_size, num_classes, class_weights and positive_rates come from the DataModule (linked by the CLI);
+    ``weighting`` picks which of them weighs the loss (see Weighting), ``weight_decay`` is Adam's L2 penalty.
+    ``net`` is the network class with its own arguments bound (``model.net: {class_path, init_args}`` in the config, see
     tagger.models); it is called with the two sizes. Under LightningCLI the saved hyperparameters are the
     config (``net`` as class_path and init_args), plain data that tagger.predict rebuilds the network from.
     The decision threshold is a buffer, so checkpoints carry it; ThresholdTuner sets it after fit: one value,
@@ -34,15 +61,18 @@ class TaggerModule(L.LightningModule):
         num_classes: int,
         net: Network = CharCNN,
         class_weights: Sequence[float] | None = None,
+        positive_rates: Sequence[float] | None = None,
+        weighting: Weighting = "per_tag",
         lr: float = 2e-4,
+        weight_decay: float = 0.0,
         lr_factor: float = 0.1,
         lr_patience: int = 5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = net(vocab_size, num_classes)
-        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
-        self.loss_fn = nn.BCEWithLogitsLoss(weight=weight)
+        weights = term_weights(weighting, num_classes, class_weights, positive_rates)
+        self.register_buffer("loss_weights", weights, persistent=False)
         self.register_buffer("threshold", torch.tensor(0.5))
         self.val_f1 = MultilabelF1Score(num_labels=num_classes, average="macro")
         # Threshold-free, so it tracks learning from the first epoch; val/f1 at 0.5 stays near 0 early on
@@ -59,6 +89,9 @@ class TaggerModule(L.LightningModule):
         return self.threshold.item() if self.threshold.ndim == 0 else self.threshold.tolist()
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # checkpoints before the loss weightings kept the seed's class weights as nn.BCEWithLogitsLoss's buffer;
+        # training-only, like loss_weights now (which the data rebuilds)
+        state_dict.pop(prefix + "loss_fn.weight", None)
         saved = state_dict.get(prefix + "threshold")
         if saved is not None and saved.shape != self.threshold.shape:  # per-tag thresholds, or one
             self.threshold = torch.empty_like(saved, device=self.threshold.device)
@@ -67,10 +100,15 @@ class TaggerModule(L.LightningModule):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.net(tokens)
 
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean weighted BCE over every (project, tag) term."""
+        weight = torch.where(targets > 0, self.loss_weights[1], self.loss_weights[0])
+        return F.binary_cross_entropy_with_logits(logits.float(), targets, weight=weight)
+
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, targets = batch
         logits = self(tokens)
-        loss = self.loss_fn(logits.float(), targets)
+        loss = self.loss(logits, targets)
         self.log(f"{stage}/loss", loss, on_epoch=True, on_step=False, batch_size=len(tokens), prog_bar=True)
         return loss, logits.float().sigmoid()
 
@@ -102,7 +140,7 @@ class TaggerModule(L.LightningModule):
         checkpoint[THRESHOLD_TUNED] = False
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience
         )

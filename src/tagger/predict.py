@@ -15,7 +15,7 @@ from torch import nn
 
 from tagger.baseline import Baseline, is_npz
 from tagger.data.cleaning import TextCleaning
-from tagger.data.datamodule import TaggerDataModule, pad_batch
+from tagger.data.datamodule import Encoder, TaggerDataModule, collate_inputs, encode_all, encoder_from_state
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError, reported
 from tagger.models import Network
@@ -53,11 +53,11 @@ def _network(spec: dict, path: str | Path) -> Network:
 
 @dataclass
 class Tagger(TaggingModel):
-    """A trained model with everything it needs: cleaning, tokenizer, class names, threshold."""
+    """A trained model with everything it needs: cleaning, encoder (tokenizer or TF-IDF), class names, threshold."""
 
     module: TaggerModule
     cleaning: TextCleaning
-    tokenizer: Tokenizer
+    encoder: Encoder
     classes: list[str]
     label_mapping: dict
 
@@ -89,7 +89,7 @@ class Tagger(TaggingModel):
         return cls(
             module=module,
             cleaning=TextCleaning(**data["cleaning"]),
-            tokenizer=Tokenizer.from_dict(data["tokenizer"]),
+            encoder=encoder_from_state(data),
             classes=list(data["classes"]),
             label_mapping=data["label_mapping"],
         )
@@ -100,14 +100,16 @@ class Tagger(TaggingModel):
 
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """(N, C) probabilities; texts are cleaned and tokenised as in training."""
-        encoded = [self.tokenizer.encode(self.cleaning(t)) for t in texts]
-        order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
+        """(N, C) probabilities; texts are cleaned and encoded as in training."""
+        encoded = encode_all(self.encoder, [self.cleaning(t) for t in texts])
+        order = np.arange(len(texts))
+        if isinstance(self.encoder, Tokenizer):
+            order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
         probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            tokens = pad_batch([encoded[i] for i in rows]).to(self.module.device)
-            probs[rows] = self.module(tokens).float().sigmoid().cpu().numpy()
+            inputs = collate_inputs(self.encoder, [encoded[i] for i in rows]).to(self.module.device)
+            probs[rows] = self.module(inputs).float().sigmoid().cpu().numpy()
         return probs
 
 

@@ -1,4 +1,8 @@
-"""LightningDataModule: files → labels → cleaned texts → seeded split → tokenizer → padded batches."""
+"""LightningDataModule: files → labels → cleaned texts → seeded split → encoder → batches.
+
+The encoder, fitted on the train split, is a Tokenizer (token ids, padded: what the CNN reads) or
+TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), chosen by ``features``.
+"""
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -14,12 +18,15 @@ from torch.utils.data import DataLoader
 from tagger.data.cleaning import TextCleaning
 from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, load_projects, load_tags
 from tagger.data.download import PROJECTS, TAGS, ensure_file, resolve_data_dir
+from tagger.data.features import TfidfFeatures, TfidfSettings
 from tagger.data.sampler import BucketBatchSampler
 from tagger.data.split import stratified_fold, stratified_split
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
 
 Split = Literal["train", "val", "test"]
+Features = Literal["tokens", "tfidf"]
+Encoder = Tokenizer | TfidfFeatures
 
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -29,6 +36,24 @@ def pad_batch(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
     for row, seq in enumerate(sequences):
         tokens[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
     return tokens
+
+
+def collate_inputs(encoder: Encoder, items: Sequence) -> torch.Tensor:
+    """A batch of encoded texts as the network's input: padded ids, or dense TF-IDF rows."""
+    return encoder.collate(items) if isinstance(encoder, TfidfFeatures) else pad_batch(items)
+
+
+def encode_all(encoder: Encoder, texts: Sequence[str]) -> list:
+    return encoder.encode_all(texts) if isinstance(encoder, TfidfFeatures) else [encoder.encode(t) for t in texts]
+
+
+def encoder_state(encoder: Encoder) -> dict:
+    return {"tfidf" if isinstance(encoder, TfidfFeatures) else "tokenizer": encoder.to_dict()}
+
+
+def encoder_from_state(state: dict) -> Encoder:
+    """The encoder a checkpoint's DataModule state holds (checkpoints before TF-IDF hold a tokenizer only)."""
+    return TfidfFeatures.from_dict(state["tfidf"]) if "tfidf" in state else Tokenizer.from_dict(state["tokenizer"])
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,9 @@ class TaggerDataModule(L.LightningDataModule):
         exclude_tags: accepted tags never predicted (too generic).
         map_aliases: count a tag's aliases as the tag.
         add_parents: add each tag's parents to a project's tags.
-        level: tokenise into characters or words.
+        features: "tokens" (ids of ``level`` tokens, for the CNN) or "tfidf" (n-gram rows, for tagger.models.ngram).
+        level: with tokens, tokenise into characters or words.
+        tfidf: with tfidf, which n-grams.
         split_sizes: train/val/test fractions.
         seed: seeds the split (and the folds).
         cv_folds: above 1, train and val together are cut into this many stratified folds; ``cv_fold`` is
@@ -68,7 +95,9 @@ class TaggerDataModule(L.LightningDataModule):
         map_aliases: bool = False,
         add_parents: bool = False,
         cleaning: TextCleaning = TextCleaning(),  # noqa: B008 (frozen, so shared safely)
+        features: Features = "tokens",
         level: Literal["char", "word"] = "char",
+        tfidf: TfidfSettings = TfidfSettings(),  # noqa: B008 (frozen, so shared safely)
         split_sizes: tuple[float, float, float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         cv_folds: int = 1,
@@ -86,7 +115,9 @@ class TaggerDataModule(L.LightningDataModule):
         self.map_aliases = map_aliases
         self.add_parents = add_parents
         self.cleaning = cleaning
+        self.features = features
         self.level = level
+        self.tfidf = tfidf
         self.split_sizes = split_sizes
         self.seed = seed
         if cv_folds < 1:
@@ -95,7 +126,7 @@ class TaggerDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.bucketing = bucketing
         self.num_workers = num_workers
-        self._tokenizer: Tokenizer | None = None
+        self._encoder: Encoder | None = None
 
     # --- building the corpus (on first use: the model's sizes are linked from it at instantiation) ---
 
@@ -132,11 +163,20 @@ class TaggerDataModule(L.LightningDataModule):
         return Corpus(texts, y.astype(np.float32), classes, {"train": train, "val": val, "test": test})
 
     @property
-    def tokenizer(self) -> Tokenizer:
-        if self._tokenizer is None:
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
             train_texts = [self.corpus.texts[i] for i in self.corpus.splits["train"]]
-            self._tokenizer = Tokenizer.fit(train_texts, self.level)
-        return self._tokenizer
+            if self.features == "tfidf":
+                self._encoder = TfidfFeatures.fit(train_texts, self.tfidf)
+            else:
+                self._encoder = Tokenizer.fit(train_texts, self.level)
+        return self._encoder
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if not isinstance(self.encoder, Tokenizer):
+            raise TaggerError("this DataModule encodes TF-IDF rows (--data.features tfidf), it has no tokenizer")
+        return self.encoder
 
     @property
     def classes(self) -> list[str]:
@@ -144,7 +184,8 @@ class TaggerDataModule(L.LightningDataModule):
 
     @property
     def vocab_size(self) -> int:
-        return len(self.tokenizer)
+        """Input size: token vocabulary, or TF-IDF columns."""
+        return len(self.encoder)
 
     @property
     def num_classes(self) -> int:
@@ -156,22 +197,28 @@ class TaggerDataModule(L.LightningDataModule):
         counts = self.corpus.y[self.corpus.splits["train"]].sum(0)
         return (1.0 / np.maximum(counts, 1.0)).tolist()
 
+    @property
+    def positive_rates(self) -> list[float]:
+        """Share of train projects with each tag: what the "balanced" and "pos_weight" loss weightings need."""
+        return self.corpus.y[self.corpus.splits["train"]].mean(0).tolist()
+
     # --- Lightning hooks ---
 
     def setup(self, stage: str | None = None) -> None:
         self.corpus  # noqa: B018 (fail here, with the data's own message, rather than in a loader)
 
-    def dataset(self, split: Split) -> list[tuple[list[int], torch.Tensor]]:
+    def dataset(self, split: Split) -> list[tuple[object, torch.Tensor]]:
         rows = self.corpus.splits[split]
-        return [(self.tokenizer.encode(self.corpus.texts[i]), torch.from_numpy(self.corpus.y[i])) for i in rows]
+        inputs = encode_all(self.encoder, [self.corpus.texts[i] for i in rows])
+        return [(x, torch.from_numpy(self.corpus.y[i])) for x, i in zip(inputs, rows, strict=True)]
 
-    def collate(self, batch: list[tuple[list[int], torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-        sequences, targets = zip(*batch, strict=True)
-        return pad_batch(sequences), torch.stack(targets)
+    def collate(self, batch: list[tuple[object, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = zip(*batch, strict=True)
+        return collate_inputs(self.encoder, inputs), torch.stack(targets)
 
     def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(split)
-        if self.bucketing:
+        if self.bucketing and isinstance(self.encoder, Tokenizer):  # TF-IDF rows all have one length
             lengths = [len(tokens) for tokens, _ in dataset]
             batches = BucketBatchSampler(lengths, self.batch_size, shuffle, seed=self.seed)
             return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers)
@@ -200,8 +247,7 @@ class TaggerDataModule(L.LightningDataModule):
         return {"exclude": list(self.exclude_tags), "map_aliases": self.map_aliases, "add_parents": self.add_parents}
 
     def state_dict(self) -> dict:
-        return {
-            "tokenizer": self.tokenizer.to_dict(),
+        return encoder_state(self.encoder) | {
             "classes": list(self.classes),
             "cleaning": asdict(self.cleaning),
             "label_mapping": self.label_mapping,
@@ -209,7 +255,7 @@ class TaggerDataModule(L.LightningDataModule):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self._tokenizer = Tokenizer.from_dict(state["tokenizer"])
+        self._encoder = encoder_from_state(state)
         if list(state["classes"]) != self.classes:
             raise TaggerError(
                 "the checkpoint was trained on other tags than this data yields "

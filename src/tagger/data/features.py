@@ -1,0 +1,98 @@
+"""TF-IDF word and character n-gram features, fitted on the train split and stored as plain data.
+
+What the baseline's logistic regression and the n-gram networks (tagger.models.ngram) read instead of
+token ids. The fitted state is each vectorizer's settings, its terms in column order and its IDF weights:
+lists and arrays that a checkpoint (weights_only) or an .npz (allow_pickle=False) carries without pickle.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.sparse import csr_matrix, hstack, vstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+
+@dataclass(frozen=True)
+class TfidfSettings:
+    """Which n-grams make the features (word n-grams carry topic words; char_wb n-grams catch spelling
+    variants such as gan/gans or pytorch/torch).
+
+    Args:
+        word_ngrams: smallest and largest word n-gram.
+        char_ngrams: smallest and largest character n-gram, taken inside word boundaries.
+        min_df: drop n-grams found in fewer training texts than this.
+        sublinear_tf: 1 + log(count) instead of the count.
+    """
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    min_df: int = 1
+    sublinear_tf: bool = True
+
+    def vectorizers(self) -> dict[str, TfidfVectorizer]:
+        common = {"min_df": self.min_df, "sublinear_tf": self.sublinear_tf}
+        return {
+            "word": TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams), **common),
+            "char": TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common),
+        }
+
+
+def settings_of(vectorizer: TfidfVectorizer) -> dict:
+    """Every parameter, so that the saved state alone rebuilds the vectorizer (dtype is a class, and the default)."""
+    return {k: v for k, v in vectorizer.get_params().items() if k != "dtype"}
+
+
+def terms_of(vectorizer: TfidfVectorizer) -> list[str]:
+    """The fitted vocabulary in column order."""
+    return sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+
+
+def rebuild(settings: dict, terms: Sequence[str], idf: np.ndarray) -> TfidfVectorizer:
+    """A fitted vectorizer from what settings_of and terms_of wrote and its idf_ (checked against the terms)."""
+    vectorizer = TfidfVectorizer(**settings | {"ngram_range": tuple(settings["ngram_range"])})
+    vectorizer.vocabulary_ = {term: i for i, term in enumerate(terms)}
+    vectorizer.idf_ = np.asarray(idf, dtype=np.float64)
+    return vectorizer
+
+
+class TfidfFeatures:
+    """Fitted vectorizers side by side: a text becomes one sparse row of their concatenated columns."""
+
+    def __init__(self, vectorizers: dict[str, TfidfVectorizer]) -> None:
+        self.vectorizers = vectorizers
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], settings: TfidfSettings) -> "TfidfFeatures":
+        vectorizers = settings.vectorizers()
+        for vectorizer in vectorizers.values():
+            vectorizer.fit(texts)
+        return cls(vectorizers)
+
+    def __len__(self) -> int:
+        return sum(len(v.vocabulary_) for v in self.vectorizers.values())
+
+    def transform(self, texts: Sequence[str]) -> csr_matrix:
+        """(N, F) TF-IDF rows, each vectorizer's rows L2-normalised on their own (as a FeatureUnion does)."""
+        return hstack([v.transform(texts) for v in self.vectorizers.values()]).tocsr()
+
+    def encode_all(self, texts: Sequence[str]) -> list[csr_matrix]:
+        """One (1, F) row per text; transformed together, which is far faster than one by one."""
+        matrix = self.transform(texts)
+        return [matrix[i] for i in range(matrix.shape[0])]
+
+    @staticmethod
+    def collate(rows: Sequence[csr_matrix]) -> torch.Tensor:
+        """(B, F) dense float32: a batch of rows is small, and dense matmuls are what every device is fast at."""
+        return torch.from_numpy(vstack(rows).toarray().astype(np.float32))
+
+    def to_dict(self) -> dict:
+        return {
+            name: {"settings": settings_of(v), "terms": terms_of(v), "idf": torch.from_numpy(v.idf_)}
+            for name, v in self.vectorizers.items()
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "TfidfFeatures":
+        return cls({name: rebuild(s["settings"], s["terms"], np.asarray(s["idf"])) for name, s in state.items()})
