@@ -88,6 +88,7 @@ def test_the_study_tunes_the_network_s_own_parameters(data_dir, tmp_path):
         search_space=str(space),
         tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
         output_dir=str(tmp_path / "out"),
+        cv=1,
     )
     study = run_study(options, mean_bag_args(data_dir, tmp_path))
     assert len(study.trials) == 2 and all(t.value is not None for t in study.trials)

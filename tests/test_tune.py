@@ -45,6 +45,7 @@ def options(tmp_path):
         search_space=str(space),
         tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
         output_dir=str(tmp_path / "out"),
+        cv=1,
     )
 
 
@@ -216,7 +217,7 @@ def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(optio
     space = options.search_space
     command = [sys.executable, "-m", "tagger.tune", "--study-name", "t", "--storage", options.storage,
                "--tracking-uri", options.tracking_uri, "--search-space", space,
-               "--output-dir", str(options.out), "--n-trials", "2", *base_args]  # fmt: skip
+               "--output-dir", str(options.out), "--n-trials", "2", "--cv", "1", *base_args]  # fmt: skip
     endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000"]
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 (a pipe left unread would block the worker)
     worker = subprocess.Popen([*command, *endless], stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -445,8 +446,9 @@ def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     best = yaml.safe_load((tmp_path / "studies" / "tagger" / "best.yaml").read_text())
-    assert best["model"]["net"]["class_path"] == "tagger.models.cnn.CharCNN"  # the shipped cnn.yaml
-    assert 128 <= best["model"]["net"]["init_args"]["embedding_dim"] <= 512  # the shipped (seed's) space
+    # the shipped default space over the shipped cnn.yaml: one of its two families, cross-validated
+    assert best["model"]["net"]["class_path"] in ("tagger.models.cnn.CharCNN", "tagger.models.ngram.NgramNet")
+    assert (best["data"]["features"] == "tfidf") == best["model"]["net"]["class_path"].endswith("NgramNet")
     assert (tmp_path / "optuna.journal").exists() and (tmp_path / "mlflow.db").exists()
 
 
@@ -575,3 +577,34 @@ def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(options,
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert study.trials[1].user_attrs["retry_of"] == 0
     assert fitted == [(0, 0), (0, 1), (1, 1)]  # the retry kept fold 0's predictions and fitted fold 1 only
+
+
+def test_a_key_shared_by_two_families_needs_one_kind_of_distribution(tmp_path):
+    bad = {
+        "model.net": {
+            **FAMILIES["model.net"],
+            "when": {
+                "tagger.models.cnn.CharCNN": {"model.lr": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}},
+                "test_network_plugin.MeanBag": {"model.lr": {"type": "float", "low": 1e-3, "high": 1e-2}},
+            },
+        }
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(TaggerError, match="'model.lr' is searched in several places"):
+        load_search_space(tmp_path / "s.yaml")
+
+
+def test_the_default_space_chooses_a_family_and_only_its_keys():
+    from tagger.tune.search_space import suggest
+
+    space = load_search_space("default")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(12):
+        params = suggest(trial := study.ask(), space)
+        study.tell(trial, 0.0)
+        family = params["model.net"]
+        seen.add(family)
+        assert set(params) - {"model.net"} == set(space["model.net"].when[family])
+        assert (params.get("data.features") == "tfidf") == family.endswith("NgramNet")
+    assert len(seen) == 2

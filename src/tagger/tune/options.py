@@ -22,7 +22,7 @@ class TuneOptions:
     pruner: Literal["median", "hyperband", "none"] = "median"
     timeout: float | None = None
     seed: int = 42
-    search_space: str = "seed"  # a shipped space by name (configs/search_space_<name>.yaml) or a YAML file
+    search_space: str = "default"  # a shipped space by name (configs/search_space_<name>.yaml) or a YAML file
     tracking_uri: str = "sqlite:///mlflow.db"
     output_dir: str | None = None
     workers: int = 1
@@ -30,7 +30,7 @@ class TuneOptions:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retries: int = 2
-    cv: int = 1  # folds of train+val per trial; 1: the single train/val split
+    cv: int = 3  # folds of train+val per trial; 1: the single train/val split (see the README for why 3)
     allow_changes: bool = False  # add trials to a study whose definition (config, space, ...) has changed
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
     parent_pid: int | None = None  # a worker's main process: the worker ends when it is gone
@@ -64,12 +64,13 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         "--cv",
         type=int,
         default=defaults.cv,
-        help="K: each trial fits K models on folds of train+val and scores their mean macro F1 (default: 1, one split)",
+        help="K: each trial fits K models on folds of train+val and scores their mean macro F1; 1: one train/val "
+        "split (default: %(default)s)",
     )
     p.add_argument(
         "--search-space",
         default=defaults.search_space,
-        help="a YAML file, or the name of a shipped space: seed (the lesson's, default)",
+        help="a YAML file, or the name of a shipped space: default (CNN and n-gram families) or seed (the lesson's)",
     )
     p.add_argument(
         "--tracking-uri",

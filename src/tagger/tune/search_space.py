@@ -33,7 +33,16 @@ class Param:
             return trial.suggest_int(key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         if self.type == "float":
             return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
+        if len(self.choices) == 1:  # a fixed setting (a family's input features, say), not a search dimension
+            return _scalar(self.choices[0])
         return trial.suggest_categorical(key, [_scalar(c) for c in self.choices])
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        if self.type == "int":
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high), self.log, int(self.step or 1))
+        if self.type == "float":
+            return optuna.distributions.FloatDistribution(self.low, self.high, self.log, self.step)
+        return optuna.distributions.CategoricalDistribution([_scalar(c) for c in self.choices])
 
     def extremes(self) -> list[Any]:
         """Every value a trial can get at the edges: both bounds (as Optuna would suggest them), every choice."""
@@ -119,7 +128,26 @@ def load_search_space(path: str | Path) -> dict[str, Param]:
         raise TaggerError(f"search space {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict) or not raw:
         raise TaggerError(f"search space {path} must map config keys (e.g. model.lr) to distributions")
-    return {key: _parse_param(key, spec, path) for key, spec in raw.items()}
+    space = {key: _parse_param(key, spec, path) for key, spec in raw.items()}
+    _check_shared_keys(space, path, {})
+    return space
+
+
+def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Param]) -> None:
+    """A key searched under several choices must have one kind of distribution: Optuna refuses a study whose
+    trials suggest it as int and float, with and without log, or from two lists of choices."""
+    for key, param in space.items():
+        if key in seen:
+            try:
+                optuna.distributions.check_distribution_compatibility(seen[key].distribution(), param.distribution())
+            except ValueError as err:
+                raise TaggerError(
+                    f"search space {path}: '{key}' is searched in several places with distributions one study "
+                    f"cannot hold ({err}); give it the same type, log setting and choices everywhere"
+                ) from None
+        seen.setdefault(key, param)
+        for branch in param.when.values():
+            _check_shared_keys(branch, path, seen)
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
@@ -152,6 +180,8 @@ def edge_values(space: dict[str, Param]) -> list[tuple[str, Any, dict[str, Any]]
     edges = []
     for key, param in space.items():
         for value in param.extremes():
-            edges.append((key, value, {key: value}))
-            edges += [(k, v, {key: value} | p) for k, v, p in edge_values(param.when.get(_scalar(value), {}))]
+            branch = param.when.get(_scalar(value), {})
+            chosen = {key: value} | example_values(branch)  # a choice never builds without its own keys
+            edges.append((key, value, chosen))
+            edges += [(k, v, chosen | p) for k, v, p in edge_values(branch)]
     return edges
