@@ -1,5 +1,6 @@
 """Studies of a few seconds-long trials on the small real data: states, pruning, MLflow, outputs, resume."""
 
+import json
 import warnings
 
 import numpy as np
@@ -10,8 +11,10 @@ from conftest import REPO, tiny_args
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from tagger import evaluate
 from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
+from tagger.predict import Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.options import TuneOptions, parse
 from tagger.tune.runner import make_pruner, run_study
@@ -487,6 +490,26 @@ def test_a_cross_validated_study_scores_the_mean_over_folds_and_prunes_per_fold(
         assert list(trial.intermediate_values) == [0, 1, 2] and "test_f1" in trial.user_attrs
     assert "3 folds" in study.user_attrs["definition"]["objective"]
     assert not (options.out / "trials").exists()  # fold predictions and checkpoints cleaned
+
+
+@pytest.mark.slow
+def test_a_cross_validated_study_hands_over_its_winner_refitted_from_best_yaml(options, base_args, data_dir, capsys):
+    options.n_trials, options.cv = 2, 2
+    study = run_study(options, base_args)
+    best = options.out / "best.ckpt"
+    record = json.loads((options.out / "best.json").read_text())
+    assert record["trial"] == study.best_trial.number
+    model = Tagger.load(best)  # a finished fit's checkpoint: threshold tuned
+    config = yaml.safe_load((options.out / "best.yaml").read_text())
+    assert model.module.hparams.lr == pytest.approx(config["model"]["lr"])  # best.yaml's config, refitted
+    summary = (options.out / "summary.md").read_text()
+    assert f"macro F1 {record['test']['f1']:.4f}" in summary and "mean of its 2 fold models" in summary
+    capsys.readouterr()
+    evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
+    assert set(json.loads(capsys.readouterr().out)["per_class"]) == set(model.classes)
+    modified = best.stat().st_mtime_ns
+    run_study(options, base_args)  # nothing left to run: the same winner keeps its refitted model
+    assert best.stat().st_mtime_ns == modified
 
 
 FAMILIES = {

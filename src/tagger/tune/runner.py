@@ -232,7 +232,7 @@ def finish(
     """Outputs and closed runs. Returns what went wrong, if anything: it must not hide an error in flight."""
     try:
         tracker.reconcile(study.get_trials(deepcopy=False))
-        files = write_outputs(study, opts.out, base_args, url, wall_s)
+        files = write_outputs(study, opts.out, base_args, url, wall_s, opts.cv, outcome == Outcome.COMPLETE)
         best = best_trial(study)
         tracker.publish(None if best is None else TrialRecord.of(best), None if best is None else best.number, files)
         print(f"outputs in {opts.out}", flush=True)
