@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -18,7 +19,7 @@ from tagger.predict import Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.options import TuneOptions, parse
 from tagger.tune.runner import make_pruner, run_study
-from tagger.tune.search_space import example_values, load_search_space, to_cli_args
+from tagger.tune.search_space import example_values, load_search_space, load_start_points, to_cli_args
 from tagger.tune.storage import redact
 
 SPACE = {
@@ -465,6 +466,7 @@ def test_a_gpu_study_without_a_gpu_is_one_message_before_any_trial(options, base
 def test_no_fold_is_scored_at_a_threshold_tuned_on_its_own_predictions():
     """Fold 0 separates perfectly at 0.75; folds 1 and 2 at 0.25. Tuned on its own predictions, fold 0 would
     score 1.0; at the other folds' threshold it marks its negatives (0.5) as positives."""
+    from tagger.metrics import class_thresholds
     from tagger.tune.objective import out_of_fold_scores
 
     y = np.array([[1], [0], [1], [0]]).repeat(2, 1)  # two tags that behave alike
@@ -473,6 +475,8 @@ def test_no_fold_is_scored_at_a_threshold_tuned_on_its_own_predictions():
     scores = out_of_fold_scores([y, y, y], [own, low, low], ["a", "b"])
     assert scores[0] == pytest.approx(2 / 3)  # precision 2/4, recall 1 at the others' threshold
     assert scores[0] < 1.0
+    per_tag = out_of_fold_scores([y, y, y], [own, low, low], ["a", "b"], lambda y, p: class_thresholds(y, p, 1))
+    assert per_tag[0] == pytest.approx(2 / 3)  # per-tag thresholds come from the other folds too
 
 
 @pytest.mark.slow
@@ -621,6 +625,8 @@ def test_the_default_space_chooses_a_family_and_only_its_keys():
     from tagger.tune.search_space import suggest
 
     space = load_search_space("default")
+    starts = load_start_points("default")  # each family's shipped defaults, checked against the space
+    assert [start["model.net"].rsplit(".", 1)[1] for start in starts] == ["CharCNN", "NgramNet"]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = set()
     for _ in range(12):
@@ -631,3 +637,32 @@ def test_the_default_space_chooses_a_family_and_only_its_keys():
         assert set(params) - {"model.net"} == set(space["model.net"].when[family])
         assert (params.get("data.features") == "tfidf") == family.endswith("NgramNet")
     assert len(seen) == 2
+
+
+def test_the_space_s_start_trials_run_first_and_once(options, base_args):
+    space = yaml.safe_load(Path(options.search_space).read_text())
+    low = space["model.lr"]["low"]
+    space["start"] = [{"model.lr": low}]
+    Path(options.search_space).write_text(yaml.safe_dump(space))
+    options.n_trials, options.pruner = 2, "none"
+    study = run_study(options, [*base_args, "--trainer.max_epochs", "1"])
+    assert study.trials[0].params["model.lr"] == low and study.trials[1].params["model.lr"] != low
+    options.n_trials = 3
+    study = run_study(options, [*base_args, "--trainer.max_epochs", "1"])
+    assert [t.params["model.lr"] for t in study.trials].count(low) == 1
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ([{"model.lr": 5.0}], "sets 'model.lr' to 5.0, outside its distribution"),
+        ([{"model.nope": 1}], r"sets \['model.nope'\], not searched"),
+        ({"model.lr": 1e-3}, "start must be a list of mappings"),
+    ],
+)
+def test_a_bad_start_trial_is_refused(options, start, message):
+
+    space = yaml.safe_load(Path(options.search_space).read_text()) | {"start": start}
+    Path(options.search_space).write_text(yaml.safe_dump(space))
+    with pytest.raises(TaggerError, match=message):
+        load_start_points(options.search_space)

@@ -1,6 +1,7 @@
 """One trial: suggest, build the trainer from the config, fit with pruning, return the validation macro F1."""
 
 from argparse import ArgumentError
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sklearn.metrics import average_precision_score
 from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
-from tagger.metrics import best_threshold, classification_report
+from tagger.metrics import best_threshold, class_thresholds, classification_report
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
 from tagger.tune.storage import first_line
 from tagger.tune.trial_run import TrialRun
@@ -26,6 +27,9 @@ from tagger.tune.trial_run import TrialRun
 # soon as a model learns, while F1 at 0.5 stays near 0 for early, well-trained epochs (class weights push
 # probabilities down) and would rank an untrained model above them.
 PRUNING_MONITOR = "val/ap"
+
+Tuner = Callable[[np.ndarray, np.ndarray], float | list[float]]
+PER_TAG_MIN_POSITIVES = 10  # ThresholdTuner's default: rarer tags keep the global threshold
 
 
 def objective_name(cv: int) -> str:
@@ -128,27 +132,34 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned after fold {fold}")
     classes = list(folds[0]["classes"])
-    scores = out_of_fold_scores([f["val_y"] for f in folds], [f["val_p"] for f in folds], classes)
+    ys, probs = [f["val_y"] for f in folds], [f["val_p"] for f in folds]
+    scores = out_of_fold_scores(ys, probs, classes)
+    # recorded, not optimised: what per-tag thresholds would score, to choose threshold.per_class by measurement
+    per_tag = out_of_fold_scores(ys, probs, classes, lambda y, p: class_thresholds(y, p, PER_TAG_MIN_POSITIVES))
     threshold = best_threshold(*(np.concatenate([f[key] for f in folds]) for key in ("val_y", "val_p")))
     test_p = np.mean([f["test_p"] for f in folds], axis=0)  # the fold models' mean: a preview, never steering
     test = classification_report(folds[0]["test_y"], (test_p >= threshold).astype(np.int64), classes)["overall"]
     run.record.metrics = (
         {"val_f1": float(np.mean(scores)), "val_f1_std": float(np.std(scores)), "threshold": threshold}
+        | {"val_f1_per_tag_thresholds": float(np.mean(per_tag))}
         | {f"val_f1_fold{k}": score for k, score in enumerate(scores)}
         | {f"test_{name}": value for name, value in test.items()}
     )
     return run.record.metrics["val_f1"]
 
 
-def out_of_fold_scores(ys: list[np.ndarray], probs: list[np.ndarray], classes: list[str]) -> list[float]:
-    """Each fold's macro F1 at the one threshold tuned on all the other folds' predictions."""
+def out_of_fold_scores(
+    ys: list[np.ndarray], probs: list[np.ndarray], classes: list[str], tune: Tuner = best_threshold
+) -> list[float]:
+    """Each fold's macro F1 at the threshold(s) tuned on all the other folds' predictions (one global
+    threshold, or what ``tune`` returns: one per tag, say)."""
     scores = []
     for k in range(len(ys)):
-        threshold = best_threshold(
+        threshold = tune(
             np.concatenate([y for j, y in enumerate(ys) if j != k]),
             np.concatenate([p for j, p in enumerate(probs) if j != k]),
         )
-        y_pred = (probs[k] >= threshold).astype(np.int64)
+        y_pred = (probs[k] >= np.asarray(threshold)).astype(np.int64)
         scores.append(classification_report(ys[k], y_pred, classes)["overall"]["f1"])
     return scores
 

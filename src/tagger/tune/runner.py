@@ -21,7 +21,7 @@ from tagger.tune.objective import TrialPlan, make_plan, objective, objective_nam
 from tagger.tune.options import TuneOptions
 from tagger.tune.record import Outcome, TrialRecord, best_trial
 from tagger.tune.report import write_outputs
-from tagger.tune.search_space import load_search_space
+from tagger.tune.search_space import load_search_space, load_start_points
 from tagger.tune.storage import (
     Admission,
     StaleTrials,
@@ -166,6 +166,8 @@ def run_study(
     if opts.role == "main":
         space = {key: asdict(param) for key, param in plan.space.items()}
         check_definition(study, describe(plan.config, space, objective_name(opts.cv), "maximize"), opts.allow_changes)
+        for point in load_start_points(opts.search_space):  # once: a resumed study has them already
+            study.enqueue_trial(point, skip_if_exists=True)
         check_writable(opts.out)
     tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
     stale.on_dead = lambda trial: tracker.reconcile([trial])

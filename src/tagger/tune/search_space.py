@@ -118,19 +118,64 @@ def resolve(name_or_path: str | Path) -> Path:
     return Path(name_or_path)
 
 
-def load_search_space(path: str | Path) -> dict[str, Param]:
-    path = resolve(path)
+# The space's optional list of trials to run first (Optuna's enqueue_trial), e.g. each family's shipped
+# defaults: the study then never hands over a configuration that validates worse than those.
+START = "start"
+
+
+def _read(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise TaggerError(f"search space {path} not found; pass --search-space FILE, or seed (the lesson's)") from None
     except yaml.YAMLError as err:
         raise TaggerError(f"search space {path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict) or not raw:
+    if not isinstance(raw, dict) or not set(raw) - {START}:
         raise TaggerError(f"search space {path} must map config keys (e.g. model.lr) to distributions")
-    space = {key: _parse_param(key, spec, path) for key, spec in raw.items()}
+    return raw
+
+
+def load_search_space(path: str | Path) -> dict[str, Param]:
+    path = resolve(path)
+    space = {key: _parse_param(key, spec, path) for key, spec in _read(path).items() if key != START}
     _check_shared_keys(space, path, {})
     return space
+
+
+def load_start_points(path: str | Path) -> list[dict[str, Any]]:
+    """The space's ``start`` trials: mappings of searched keys (a choice's own keys with it) to values inside
+    their distributions, as Optuna stores them (lists as JSON text)."""
+    path = resolve(path)
+    starts = _read(path).get(START, [])
+    space = load_search_space(path)
+    if not isinstance(starts, list) or not all(isinstance(point, dict) and point for point in starts):
+        raise TaggerError(f"search space {path}: start must be a list of mappings of searched keys to values")
+    points = []
+    for number, point in enumerate(starts):
+        point = {key: _scalar(value) for key, value in point.items()}
+        unused = set(point) - _check_point(point, space, f"search space {path}: start {number}")
+        if unused:
+            raise TaggerError(
+                f"search space {path}: start {number} sets {sorted(unused)}, not searched with its other values"
+            )
+        points.append(point)
+    return points
+
+
+def _check_point(point: dict[str, Any], space: dict[str, Param], where: str) -> set[str]:
+    """The keys of ``point`` that ``space`` searches (following its choices); a value out of range is refused."""
+    used = set()
+    for key, param in space.items():
+        if key not in point:
+            continue
+        try:
+            inside = param.distribution()._contains(param.distribution().to_internal_repr(point[key]))
+        except ValueError:
+            inside = False
+        if not inside:
+            raise TaggerError(f"{where} sets '{key}' to {point[key]!r}, outside its distribution")
+        used |= {key} | _check_point(point, param.when.get(point[key], {}), where)
+    return used
 
 
 def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Param]) -> None:
