@@ -572,6 +572,11 @@ def test_a_study_chooses_between_network_families(options, base_args, tmp_path):
     nets = [yaml.safe_load(t.user_attrs["config"])["model"]["net"] for t in study.trials]
     assert nets[0]["class_path"] == "tagger.models.cnn.CharCNN" and nets[0]["init_args"]["num_filters"] == 3
     assert nets[1] == {"class_path": "test_network_plugin.MeanBag", "init_args": {"dim": 5}}
+    summary = (options.out / "summary.md").read_text()
+    loser = min(study.trials, key=lambda t: t.value)
+    gap = loser.value - study.best_value
+    row = f"| {loser.params['model.net']} | 1 | {loser.number} | {loser.value:.4f} | {gap:+.4f} |"
+    assert "## Network families" in summary and row in summary
 
 
 def test_a_study_stopped_by_failing_trials_closes_its_parent_run_as_failed(options, base_args):

@@ -125,6 +125,26 @@ def _baseline_lines(figures: dict, best: FrozenTrial | None) -> list[str]:
     return lines
 
 
+def _family_lines(study: optuna.Study, best: FrozenTrial) -> list[str]:
+    """The best complete trial of each network family the study tried, and how far it is from the winner."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "model.net" in t.params]
+    families = sorted({t.params["model.net"] for t in complete})
+    if len(families) < 2:
+        return []
+    lines = [
+        "",
+        "## Network families",
+        "",
+        "| family | trials | best trial | objective | minus the winner |",
+        "|---|---|---|---|---|",
+    ]
+    for family in families:
+        trials = [t for t in complete if t.params["model.net"] == family]
+        top = max(trials, key=lambda t: t.value)
+        lines.append(f"| {family} | {len(trials)} | {top.number} | {top.value:.4f} | {top.value - best.value:+.4f} |")
+    return lines
+
+
 def _final_lines(best: FrozenTrial, final: dict | None, cv: int) -> list[str]:
     lines = ["", "## The model in best.ckpt", ""]
     if cv == 1:
@@ -181,6 +201,7 @@ def summary(
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in best.params.items()),
     ]
+    lines += _family_lines(study, best)
     lines += _final_lines(best, final, cv)
     lines += _baseline_lines(baseline_fig, best)
     if skipped:
