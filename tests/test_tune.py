@@ -624,6 +624,10 @@ def test_a_key_shared_by_two_families_needs_one_kind_of_distribution(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(TaggerError, match="'model.lr' is searched in several places"):
         load_search_space(tmp_path / "s.yaml")
+    fixed = {"type": "categorical", "choices": [1e-3]}  # not a search dimension: no distribution to share
+    bad["model.net"]["when"]["test_network_plugin.MeanBag"]["model.lr"] = fixed
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(bad))
+    assert load_search_space(tmp_path / "s.yaml")["model.net"].when["test_network_plugin.MeanBag"]["model.lr"].choices
 
 
 def test_the_default_space_chooses_a_family_and_only_its_keys():

@@ -182,7 +182,8 @@ def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Para
     """A key searched under several choices must have one kind of distribution: Optuna refuses a study whose
     trials suggest it as int and float, with and without log, or from two lists of choices."""
     for key, param in space.items():
-        if key in seen:
+        fixed = param.type == "categorical" and len(param.choices) == 1  # a fixed setting: Optuna never sees it
+        if not fixed and key in seen:
             try:
                 optuna.distributions.check_distribution_compatibility(seen[key].distribution(), param.distribution())
             except ValueError as err:
@@ -190,7 +191,8 @@ def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Para
                     f"search space {path}: '{key}' is searched in several places with distributions one study "
                     f"cannot hold ({err}); give it the same type, log setting and choices everywhere"
                 ) from None
-        seen.setdefault(key, param)
+        elif not fixed:
+            seen[key] = param
         for branch in param.when.values():
             _check_shared_keys(branch, path, seen)
 
