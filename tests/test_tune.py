@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from tagger import evaluate
 from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
-from tagger.predict import Tagger
+from tagger.loading import Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.options import TuneOptions, parse
 from tagger.tune.runner import make_pruner, run_study
