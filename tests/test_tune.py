@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 from conftest import REPO, tiny_args
 from mlflow.tracking import MlflowClient
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 from tagger import evaluate
 from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
-from tagger.loading import Tagger
+from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.options import TuneOptions, parse
 from tagger.tune.runner import make_pruner, run_study
@@ -98,6 +99,15 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     assert "1 pruned" in summary and "## Baseline on the same split" in summary
     assert "minus the baseline's" in summary
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 4
+
+    full = out / "models" / f"trial_{study.best_trial.number}.ckpt"  # kept for a resume
+    assert set(torch.load(out / "best.ckpt", weights_only=True)) <= set(INFERENCE_KEYS)
+    assert "optimizer_states" in torch.load(full, weights_only=True)
+    assert (out / "best.ckpt").stat().st_size < full.stat().st_size
+    texts = ["graph neural networks in pytorch", "gans for image generation"]
+    assert Tagger.load(out / "best.ckpt").predict_proba(texts) == pytest.approx(Tagger.load(full).predict_proba(texts))
+    tested = cli_main(["test", *base_args, "--ckpt_path", str(out / "best.ckpt")])
+    assert tested.model.test_report is not None
 
     refit = cli_main(["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]])
     best = study.best_trial

@@ -114,6 +114,31 @@ class Tagger(TaggingModel):
         return probs
 
 
+# What a model file for predict holds: the weights (threshold included), the hyperparameters that rebuild
+# the network, the data's encoder, classes and cleaning, and the tuned-threshold mark. A fit checkpoint also
+# holds the optimiser, scheduler and loop state a resume needs (Adam keeps two moments per weight: ~2x more).
+INFERENCE_KEYS = (
+    "state_dict",
+    "hyper_parameters",
+    TaggerDataModule.__qualname__,
+    THRESHOLD_TUNED,
+    "pytorch-lightning_version",
+)
+
+
+def save_lean(checkpoint: str | Path, target: Path) -> None:
+    """The inference part of a fit checkpoint as ``target``, written whole or not at all; it loads like the
+    checkpoint in predict, evaluate and `tagger.cli test`."""
+    full = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        torch.save({key: full[key] for key in INFERENCE_KEYS if key in full}, part)
+        part.replace(target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
 def load_model(path: str | Path) -> TaggingModel:
     """A baseline written by tagger.baseline or a checkpoint written by fit, told apart by content."""
     return Baseline.load(path) if is_npz(path) else Tagger.load(path)

@@ -1,7 +1,5 @@
 """What a user acts on after a study: trials.csv, best.yaml, the best model, plots and summary.md."""
 
-import os
-import shutil
 from pathlib import Path
 
 import optuna
@@ -11,6 +9,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tagger import baseline
 from tagger.cli import build
 from tagger.errors import TaggerError
+from tagger.loading import save_lean
 from tagger.tune.final import refit
 from tagger.tune.record import TrialRecord, best_trial
 from tagger.tune.search_space import to_cli_args
@@ -78,23 +77,14 @@ def best_config(base_args: list[str], trial: FrozenTrial) -> str:
     return header + record.config
 
 
-def link_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
-    """best.ckpt is the best trial's model; the models of trials it beat are deleted."""
-    models, target = output_dir / "models", output_dir / "best.ckpt"
+def export_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
+    """best.ckpt is the inference part of the best trial's model (tagger.loading.save_lean); the full
+    checkpoint stays in models/, the models of trials it beat are deleted."""
+    models = output_dir / "models"
     source = models / f"trial_{best.number}.ckpt" if best else None
     if source is None or not source.exists():
         return
-    part = target.with_name(target.name + ".part")
-    part.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(source, part)  # no second copy on disk
-        except OSError:
-            shutil.copyfile(source, part)
-        part.replace(target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    save_lean(source, output_dir / "best.ckpt")
     for other in models.glob("*.ckpt"):
         if other != source:
             other.unlink()
@@ -229,7 +219,7 @@ def write_outputs(
         write_atomic(output_dir / "best.yaml", best_config(base_args, best))
         if cv > 1 and build_final:
             final = refit(best, output_dir)
-    link_best_model(best, output_dir)
+    export_best_model(best, output_dir)
     figures = baseline_figures(base_args)
     write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures, final, cv))
     return [
