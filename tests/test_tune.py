@@ -681,3 +681,17 @@ def test_a_bad_start_trial_is_refused(options, start, message):
     Path(options.search_space).write_text(yaml.safe_dump(space))
     with pytest.raises(TaggerError, match=message):
         load_start_points(options.search_space)
+
+
+@pytest.mark.slow
+def test_the_best_model_is_registered_once_per_winner(options, base_args):
+    options.n_trials, options.register_model = 1, "tagger-study"
+    study = run_study(options, base_args)
+    client = MlflowClient(options.tracking_uri)
+    (version,) = client.search_model_versions("name='tagger-study'")
+    assert version.tags["trial"] == str(study.best_trial.number) and version.tags["study"] == "t"
+    assert float(version.tags["val_f1"]) == pytest.approx(study.best_value)
+    (parent,), _ = runs_by_trial(options)
+    assert version.run_id == parent.info.run_id
+    run_study(options, base_args)  # nothing to run, same winner: no second version
+    assert len(client.search_model_versions("name='tagger-study'")) == 1

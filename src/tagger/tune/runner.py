@@ -220,7 +220,14 @@ def finish(
         tracker.reconcile(study.get_trials(deepcopy=False))
         files = write_outputs(study, opts.out, base_args, url, wall_s, opts.cv, outcome == Outcome.COMPLETE)
         best = best_trial(study)
-        tracker.publish(None if best is None else TrialRecord.of(best), None if best is None else best.number, files)
+        model = opts.out / "best.ckpt"
+        tracker.publish(
+            None if best is None else TrialRecord.of(best),
+            None if best is None else best.number,
+            files,
+            model=model if model.exists() else None,
+            register_as=opts.register_model,
+        )
         print(f"outputs in {opts.out}", flush=True)
     except STORAGE_ERRORS:
         return f"outputs not written: {url} is unreachable; rerun the same command when it is back to write them"

@@ -18,11 +18,13 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.errors import TaggerError
+from tagger.registry import log_model
 from tagger.tune.errors import retry_racing
 from tagger.tune.record import Outcome, TrialRecord
 from tagger.tune.storage import first_line, redact
 
 PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run every worker shares
+MODEL_TAG = "tagger.model_of_trial"  # parent run tag: "<trial>:<registered name>" of the model logged on it
 
 
 class Tracker(Protocol):
@@ -45,8 +47,16 @@ class Tracker(Protocol):
         """Close any run left open by a trial that has ended (its worker was killed, say)."""
         ...
 
-    def publish(self, best: TrialRecord | None, best_number: int | None, files: Iterable[Path]) -> None:
-        """The study's outputs and best trial, on the study's record."""
+    def publish(
+        self,
+        best: TrialRecord | None,
+        best_number: int | None,
+        files: Iterable[Path],
+        model: Path | None = None,
+        register_as: str | None = None,
+    ) -> None:
+        """The study's outputs and best trial, on the study's record; ``model`` (the best model file) as the
+        study's model, registered as ``register_as`` if given."""
         ...
 
     def end_study(self, outcome: Outcome) -> None: ...
@@ -140,7 +150,14 @@ class MlflowTracker:
             if trial.state.is_finished() and run_id and self.client.get_run(run_id).info.status == "RUNNING":
                 self.end_trial(run_id, ended.get(trial.state, Outcome.WORKER_DIED))
 
-    def publish(self, best: TrialRecord | None, best_number: int | None, files: Iterable[Path]) -> None:
+    def publish(
+        self,
+        best: TrialRecord | None,
+        best_number: int | None,
+        files: Iterable[Path],
+        model: Path | None = None,
+        register_as: str | None = None,
+    ) -> None:
         if not self.parent_id:
             return
         if best is not None:
@@ -150,6 +167,24 @@ class MlflowTracker:
             self.client.set_tag(self.parent_id, "best_trial", str(best_number))
         for path in files:
             self.client.log_artifact(self.parent_id, str(path))
+        if best is not None and model is not None and model.exists():
+            self._log_model(best, best_number, model, register_as)
+
+    def _log_model(self, best: TrialRecord, number: int, model: Path, register_as: str | None) -> None:
+        """Once per best trial (and registry name): a rerun whose winner has not changed adds no version."""
+        logged = f"{number}:{register_as or ''}"
+        if self.client.get_run(self.parent_id).data.tags.get(MODEL_TAG) == logged:
+            return
+        tags = {
+            "study": self.study_name,
+            "trial": number,
+            "val_f1": best.metric("val_f1"),
+            "test_f1": best.metric("test_f1"),
+        }
+        info = log_model(model, self.uri, self.parent_id, register_as, tags)
+        self.client.set_tag(self.parent_id, MODEL_TAG, logged)
+        where = f"registered as {register_as} version {info.registered_model_version}" if register_as else "logged"
+        print(f"best model {where} ({info.model_uri})", flush=True)
 
     def end_study(self, outcome: Outcome) -> None:
         if self.parent_id:
