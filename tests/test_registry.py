@@ -90,3 +90,25 @@ def test_mlflow_models_serve_answers_with_the_tags(registered, tmp_path):
     expected = Tagger.load(lean).predict(TEXTS)
     assert [a["tags"] for a in answer] == [r["tags"] for r in expected]
     assert answer[0]["probabilities"] == pytest.approx(expected[0]["probabilities"])
+
+
+def test_fit_with_one_switch_logs_its_curves_and_registers_its_model(data_dir, tmp_path):
+    from conftest import tiny_args
+
+    from tagger.cli import cli_main
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    built = cli_main(
+        ["fit", *tiny_args(data_dir, tmp_path), "--mlflow.tracking_uri", uri, "--mlflow.register_as", "fitted"]
+    )
+    client = MlflowClient(uri)
+    (version,) = client.search_model_versions("name='fitted'")
+    run = client.get_run(version.run_id)
+    assert "val/loss" in run.data.metrics and run.data.params["lr"] == str(built.model.hparams.lr)
+    lean = Path(built.trainer.checkpoint_callback.best_model_path).with_name("model.ckpt")
+    mlflow.set_tracking_uri(uri)
+    try:
+        got = mlflow.pyfunc.load_model("models:/fitted/1").predict(pd.DataFrame({"text": TEXTS}))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert list(got["tags"].map(list)) == [r["tags"] for r in Tagger.load(lean).predict(TEXTS)]

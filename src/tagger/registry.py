@@ -2,16 +2,20 @@
 artifact, a signature (a ``text`` string column in; ``tags`` and per-tag ``probabilities`` out) and an input
 example; optionally registered in the Model Registry of the tracking store in use."""
 
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import lightning.pytorch as L
 import mlflow
 import pandas as pd
+from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
-from tagger.loading import load_model
+from tagger.errors import TaggerError
+from tagger.loading import load_model, save_lean
 
 ARTIFACT = "model"  # the artifacts key of the model file in the logged model
 EXAMPLE = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
@@ -45,3 +49,44 @@ def log_model(
         for key, value in (tags or {}).items():
             client.set_model_version_tag(register_as, info.registered_model_version, key, str(value))
     return info
+
+
+@dataclass(frozen=True)
+class FitTracking:
+    """`tagger.cli fit --mlflow.tracking_uri URI`: the fit logs to MLflow (params, per-epoch curves) and, once
+    the threshold is tuned, its lean best model as the run's MLflow model.
+
+    Args:
+        tracking_uri: the MLflow tracking store (e.g. sqlite:///mlflow.db, the study's default); unset: off.
+        experiment: the MLflow experiment of the run.
+        register_as: also register the model as a new version of this name in the Model Registry.
+    """
+
+    tracking_uri: str | None = None
+    experiment: str = "tagger-fit"
+    register_as: str | None = None
+
+    def logger(self) -> MLFlowLogger:
+        return MLFlowLogger(experiment_name=self.experiment, tracking_uri=self.tracking_uri, log_model=False)
+
+
+class LogBestModel(L.Callback):
+    """After fit (in teardown, so after ThresholdTuner's on_fit_end): the best checkpoint's lean file logged
+    to the MLflow run of the trainer's MLFlowLogger, registered as ``register_as`` if given."""
+
+    def __init__(self, tracking: FitTracking) -> None:
+        self.tracking = tracking
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, MLFlowLogger)]
+        if stage != "fit" or not best or not trainer.is_global_zero or trainer.interrupted:
+            return
+        if not loggers:
+            raise TaggerError("logging the model needs the MLflow logger; give --mlflow.tracking_uri")
+        lean = Path(best).with_name("model.ckpt")
+        save_lean(best, lean)
+        tags = {"checkpoint": best, "val_loss": trainer.checkpoint_callback.best_model_score}
+        info = log_model(lean, self.tracking.tracking_uri, loggers[0].run_id, self.tracking.register_as, tags)
+        where = f"registered as {self.tracking.register_as} version {info.registered_model_version}"
+        print(f"model {where if self.tracking.register_as else 'logged'} ({info.model_uri})", flush=True)
