@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import CSVLogger
 from tagger.callbacks import ThresholdTuner
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError, reported
+from tagger.lineage import lineage
 from tagger.models import features_of
 from tagger.module import TaggerModule
 from tagger.registry import FitTracking, LogBestModel
@@ -48,7 +49,7 @@ class TaggerCLI(LightningCLI):
         tracked = tracking.tracking_uri is not None and self.subcommand == "fit"
         if tracked:  # the one switch: params, curves and the model to MLflow, beside the usual lightning_logs/
             root = self._get(self.config_init, "trainer").get("default_root_dir") or "."
-            kwargs["logger"] = [CSVLogger(root), tracking.logger()]
+            kwargs["logger"] = [CSVLogger(root), tracking.logger(lineage(self.datamodule))]
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # e.g. --trainer.accelerator gpu on a machine without one

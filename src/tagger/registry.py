@@ -51,6 +51,23 @@ def log_model(
     return info
 
 
+class EpochLogger(MLFlowLogger):
+    """Curves on an epoch axis (step = epoch, as a user reads them), without a duplicate ``epoch`` metric;
+    params without LightningCLI's bookkeeping or the data-derived lists (class weights, positive rates)."""
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        metrics = dict(metrics)
+        epoch = metrics.pop("epoch", None)
+        super().log_metrics(metrics, step=int(epoch) if epoch is not None else step)
+
+    def log_hyperparams(self, params) -> None:
+        params = {k: v for k, v in dict(params).items() if not k.startswith("_") and k not in DERIVED}
+        super().log_hyperparams(params)
+
+
+DERIVED = ("class_weights", "positive_rates", "vocab_size", "num_classes")  # linked from the data, not chosen
+
+
 @dataclass(frozen=True)
 class FitTracking:
     """`tagger.cli fit --mlflow.tracking_uri URI`: the fit logs to MLflow (params, per-epoch curves) and, once
@@ -66,8 +83,8 @@ class FitTracking:
     experiment: str = "tagger-fit"
     register_as: str | None = None
 
-    def logger(self) -> MLFlowLogger:
-        return MLFlowLogger(experiment_name=self.experiment, tracking_uri=self.tracking_uri, log_model=False)
+    def logger(self, tags: dict[str, str]) -> MLFlowLogger:
+        return EpochLogger(experiment_name=self.experiment, tracking_uri=self.tracking_uri, tags=tags)
 
 
 class LogBestModel(L.Callback):
@@ -86,6 +103,9 @@ class LogBestModel(L.Callback):
             raise TaggerError("logging the model needs the MLflow logger; give --mlflow.tracking_uri")
         lean = Path(best).with_name("model.ckpt")
         save_lean(best, lean)
+        config = Path(trainer.log_dir or "") / "config.yaml"  # LightningCLI's resolved config
+        if config.is_file():
+            MlflowClient(self.tracking.tracking_uri).log_artifact(loggers[0].run_id, str(config))
         tags = {"checkpoint": best, "val_loss": trainer.checkpoint_callback.best_model_score}
         info = log_model(lean, self.tracking.tracking_uri, loggers[0].run_id, self.tracking.register_as, tags)
         where = f"registered as {self.tracking.register_as} version {info.registered_model_version}"

@@ -8,7 +8,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tagger import baseline
 from tagger.cli import build
+from tagger.data.datamodule import TaggerDataModule
 from tagger.errors import TaggerError
+from tagger.lineage import fixed_settings
 from tagger.loading import save_lean
 from tagger.tune.final import refit
 from tagger.tune.record import TrialRecord, best_trial
@@ -90,9 +92,8 @@ def export_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
             other.unlink()
 
 
-def baseline_figures(base_args: list[str]) -> dict:
+def baseline_figures(dm: TaggerDataModule) -> dict:
     """The yardstick on the study's own data and split: TF-IDF + logistic regression, threshold on val."""
-    dm = build(base_args).datamodule
     try:
         return baseline.report(baseline.train(dm, C=baseline.DEFAULT_C, threshold_split="val"), dm.corpus)
     except TaggerError as err:  # data too small for it (a tag on every train project, say): say so instead
@@ -164,6 +165,7 @@ def summary(
     baseline_fig: dict,
     final: dict | None = None,
     cv: int = 1,
+    fixed: dict[str, str] | None = None,
 ) -> str:
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     lines = [
@@ -175,6 +177,10 @@ def summary(
         f"- wall time of this run: {wall_s:.0f} s; sum of trial durations: "
         f"{sum((t.duration.total_seconds() for t in study.trials if t.duration), 0.0):.0f} s",
     ]
+    if fixed:
+        lines.append(
+            "- fixed settings (searched keys override them): " + ", ".join(f"{k}={v}" for k, v in fixed.items())
+        )
     if best is None:
         return "\n".join([*lines, "", "No trial has completed yet.", *_baseline_lines(baseline_fig, None)]) + "\n"
     record = TrialRecord.of(best)
@@ -220,8 +226,10 @@ def write_outputs(
         if cv > 1 and build_final:
             final = refit(best, output_dir)
     export_best_model(best, output_dir)
-    figures = baseline_figures(base_args)
-    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures, final, cv))
+    base = build(base_args)
+    figures = baseline_figures(base.datamodule)
+    fixed = fixed_settings(base.config.as_dict())
+    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures, final, cv, fixed))
     return [
         *sorted(output_dir.glob("*.html")),
         *output_dir.glob("best.yaml"),

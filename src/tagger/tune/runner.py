@@ -14,6 +14,7 @@ import torch
 from optuna.trial import TrialState
 
 from tagger.errors import TaggerError
+from tagger.lineage import fixed_settings
 from tagger.tune.definition import check_definition, describe
 from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
 from tagger.tune.interrupt import StopRequest
@@ -157,7 +158,9 @@ def run_study(
     stale.on_dead = lambda trial: tracker.reconcile([trial])
     admission = Admission(url, opts.study_name)
     with admission:  # workers starting together must find one parent run, not create one each
-        tracker.start_study(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": str(url)})
+        tags = plan.lineage | {"optuna.study_name": opts.study_name, "optuna.storage": str(url), "cv": str(opts.cv)}
+        base = plan.parser.parse_args(plan.base_args)  # the fit config without the searched values
+        tracker.start_study(study, tags, fixed_settings(base.as_dict()), plan.parser.dump(base, skip_none=False))
     tracker.reconcile(study.get_trials(deepcopy=False))
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
     start, outcome, problem, ran = time.perf_counter(), Outcome.COMPLETE, None, False
