@@ -107,7 +107,12 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     texts = ["graph neural networks in pytorch", "gans for image generation"]
     assert Tagger.load(out / "best.ckpt").predict_proba(texts) == pytest.approx(Tagger.load(full).predict_proba(texts))
     tested = cli_main(["test", *base_args, "--ckpt_path", str(out / "best.ckpt")])
-    assert tested.model.test_report is not None
+    report = json.loads((out / "best_report.json").read_text())  # per class, also on the parent run
+    for tag, figures in tested.model.test_report["per_class"].items():
+        assert report["per_class"][tag] == pytest.approx(figures)
+    assert report["overall"]["f1"] == pytest.approx(study.best_trial.user_attrs["test_f1"])
+    (parent,), _ = runs_by_trial(options)
+    assert "best_report.json" in {a.path for a in MlflowClient(options.tracking_uri).list_artifacts(parent.info.run_id)}
 
     refit = cli_main(["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]])
     best = study.best_trial

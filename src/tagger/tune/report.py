@@ -1,17 +1,21 @@
 """What a user acts on after a study: trials.csv, best.yaml, the best model, plots and summary.md."""
 
+import json
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger import baseline
 from tagger.cli import build
-from tagger.data.datamodule import TaggerDataModule
+from tagger.data.datamodule import TaggerDataModule, collate_inputs, encode_all
 from tagger.errors import TaggerError
 from tagger.lineage import fixed_settings
-from tagger.loading import save_lean
+from tagger.loading import Tagger, save_lean
+from tagger.metrics import classification_report
 from tagger.tune.final import refit
 from tagger.tune.record import TrialRecord, best_trial
 from tagger.tune.search_space import to_cli_args
@@ -90,6 +94,24 @@ def export_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
     for other in models.glob("*.ckpt"):
         if other != source:
             other.unlink()
+
+
+@torch.no_grad()
+def best_model_report(output_dir: Path) -> Path | None:
+    """best.ckpt's per-class precision, recall, F1 and support on the test split of its own config (best.yaml),
+    at its threshold: best_report.json."""
+    model_file, config = output_dir / "best.ckpt", output_dir / "best.yaml"
+    if not (model_file.exists() and config.exists()):
+        return None
+    model = Tagger.load(model_file)
+    corpus = build(["--config", str(config)]).datamodule.corpus
+    rows = corpus.splits["test"]
+    inputs = collate_inputs(model.encoder, encode_all(model.encoder, [corpus.texts[i] for i in rows]))  # cleaned
+    probs = model.module(inputs).float().sigmoid().numpy()
+    predicted = (probs >= np.asarray(model.threshold)).astype(np.int64)
+    report = classification_report(corpus.y[rows], predicted, model.classes) | {"threshold": model.threshold}
+    write_atomic(output_dir / "best_report.json", json.dumps(report, indent=2))
+    return output_dir / "best_report.json"
 
 
 def baseline_figures(dm: TaggerDataModule) -> dict:
@@ -226,6 +248,7 @@ def write_outputs(
         if cv > 1 and build_final:
             final = refit(best, output_dir)
     export_best_model(best, output_dir)
+    report = best_model_report(output_dir)
     base = build(base_args)
     figures = baseline_figures(base.datamodule)
     fixed = fixed_settings(base.config.as_dict())
@@ -233,6 +256,7 @@ def write_outputs(
     return [
         *sorted(output_dir.glob("*.html")),
         *output_dir.glob("best.yaml"),
+        *([report] if report else []),
         output_dir / "trials.csv",
         output_dir / "summary.md",
     ]
