@@ -30,7 +30,7 @@ def registered(trained, tmp_path_factory):
     save_lean(best, lean)
     uri = f"sqlite:///{folder}/mlflow.db"
     run = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", artifact_location=str(folder / "art")))
-    info = log_model(lean, uri, run.info.run_id, register_as="tagger-test", tags={"val_f1": 0.5})
+    info = log_model(lean, uri, run.info.run_id, register_model="tagger-test", tags={"val_f1": 0.5})
     yield uri, lean, info
     mlflow.set_tracking_uri(None)
 
@@ -99,7 +99,7 @@ def test_fit_with_one_switch_logs_its_curves_and_registers_its_model(data_dir, t
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     built = cli_main(
-        ["fit", *tiny_args(data_dir, tmp_path), "--mlflow.tracking_uri", uri, "--mlflow.register_as", "fitted"]
+        ["fit", *tiny_args(data_dir, tmp_path), "--mlflow.tracking_uri", uri, "--mlflow.register_model", "fitted"]
     )
     client = MlflowClient(uri)
     (version,) = client.search_model_versions("name='fitted'")

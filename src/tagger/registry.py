@@ -27,10 +27,10 @@ def outputs(results: list[dict]) -> pd.DataFrame:
 
 
 def log_model(
-    model_file: Path, tracking_uri: str, run_id: str, register_as: str | None = None, tags: dict | None = None
+    model_file: Path, tracking_uri: str, run_id: str, register_model: str | None = None, tags: dict | None = None
 ) -> ModelInfo:
     """Log ``model_file`` (a lean checkpoint or a baseline .npz) as the run's MLflow model ``model``; with
-    ``register_as``, a new version of that registered model, carrying ``tags``."""
+    ``register_model``, a new version of that registered model, carrying ``tags``."""
     example = pd.DataFrame({"text": EXAMPLE})
     signature = infer_signature(example, outputs(load_model(model_file).predict(EXAMPLE)))
     mlflow.set_tracking_uri(tracking_uri)
@@ -41,13 +41,13 @@ def log_model(
             artifacts={ARTIFACT: str(model_file)},
             signature=signature,
             input_example=example,
-            registered_model_name=register_as,
+            registered_model_name=register_model,
             pip_requirements=[],  # served with --env-manager local, where tagger is installed
         )
-    if register_as:
+    if register_model:
         client = MlflowClient(tracking_uri)
         for key, value in (tags or {}).items():
-            client.set_model_version_tag(register_as, info.registered_model_version, key, str(value))
+            client.set_model_version_tag(register_model, info.registered_model_version, key, str(value))
     return info
 
 
@@ -76,12 +76,12 @@ class FitTracking:
     Args:
         tracking_uri: the MLflow tracking store (e.g. sqlite:///mlflow.db, the study's default); unset: off.
         experiment: the MLflow experiment of the run.
-        register_as: also register the model as a new version of this name in the Model Registry.
+        register_model: also register the model as a new version of this name in the Model Registry.
     """
 
     tracking_uri: str | None = None
     experiment: str = "tagger-fit"
-    register_as: str | None = None
+    register_model: str | None = None
 
     def logger(self, tags: dict[str, str]) -> MLFlowLogger:
         return EpochLogger(experiment_name=self.experiment, tracking_uri=self.tracking_uri, tags=tags)
@@ -89,7 +89,7 @@ class FitTracking:
 
 class LogBestModel(L.Callback):
     """After fit (in teardown, so after ThresholdTuner's on_fit_end): the best checkpoint's lean file logged
-    to the MLflow run of the trainer's MLFlowLogger, registered as ``register_as`` if given."""
+    to the MLflow run of the trainer's MLFlowLogger, registered as ``register_model`` if given."""
 
     def __init__(self, tracking: FitTracking) -> None:
         self.tracking = tracking
@@ -107,6 +107,6 @@ class LogBestModel(L.Callback):
         if config.is_file():
             MlflowClient(self.tracking.tracking_uri).log_artifact(loggers[0].run_id, str(config))
         tags = {"checkpoint": best, "val_loss": trainer.checkpoint_callback.best_model_score}
-        info = log_model(lean, self.tracking.tracking_uri, loggers[0].run_id, self.tracking.register_as, tags)
-        where = f"registered as {self.tracking.register_as} version {info.registered_model_version}"
-        print(f"model {where if self.tracking.register_as else 'logged'} ({info.model_uri})", flush=True)
+        info = log_model(lean, self.tracking.tracking_uri, loggers[0].run_id, self.tracking.register_model, tags)
+        where = f"registered as {self.tracking.register_model} version {info.registered_model_version}"
+        print(f"model {where if self.tracking.register_model else 'logged'} ({info.model_uri})", flush=True)

@@ -229,7 +229,7 @@ def finish(
             None if best is None else best.number,
             files,
             model=model if model.exists() else None,
-            register_as=opts.register_model,
+            register_model=opts.register_model,
         )
         print(f"outputs in {opts.out}", flush=True)
     except STORAGE_ERRORS:

@@ -57,10 +57,10 @@ class Tracker(Protocol):
         best_number: int | None,
         files: Iterable[Path],
         model: Path | None = None,
-        register_as: str | None = None,
+        register_model: str | None = None,
     ) -> None:
         """The study's outputs and best trial, on the study's record; ``model`` (the best model file) as the
-        study's model, registered as ``register_as`` if given."""
+        study's model, registered as ``register_model`` if given."""
         ...
 
     def end_study(self, outcome: Outcome) -> None: ...
@@ -168,7 +168,7 @@ class MlflowTracker:
         best_number: int | None,
         files: Iterable[Path],
         model: Path | None = None,
-        register_as: str | None = None,
+        register_model: str | None = None,
     ) -> None:
         if not self.parent_id:
             return
@@ -180,11 +180,11 @@ class MlflowTracker:
         for path in files:
             self.client.log_artifact(self.parent_id, str(path))
         if best is not None and model is not None and model.exists():
-            self._log_model(best, best_number, model, register_as)
+            self._log_model(best, best_number, model, register_model)
 
-    def _log_model(self, best: TrialRecord, number: int, model: Path, register_as: str | None) -> None:
+    def _log_model(self, best: TrialRecord, number: int, model: Path, register_model: str | None) -> None:
         """Once per best trial (and registry name): a rerun whose winner has not changed adds no version."""
-        logged = f"{number}:{register_as or ''}"
+        logged = f"{number}:{register_model or ''}"
         if self.client.get_run(self.parent_id).data.tags.get(MODEL_TAG) == logged:
             return
         tags = {
@@ -193,10 +193,10 @@ class MlflowTracker:
             "val_f1": best.metric("val_f1"),
             "test_f1": best.metric("test_f1"),
         }
-        info = log_model(model, self.uri, self.parent_id, register_as, tags)
+        info = log_model(model, self.uri, self.parent_id, register_model, tags)
         self.client.set_tag(self.parent_id, MODEL_TAG, logged)
-        where = f"registered as {register_as} version {info.registered_model_version}" if register_as else "logged"
-        print(f"best model {where} ({info.model_uri})", flush=True)
+        where = f"registered as {register_model} version {info.registered_model_version}"
+        print(f"best model {where if register_model else 'logged'} ({info.model_uri})", flush=True)
 
     def end_study(self, outcome: Outcome) -> None:
         if self.parent_id:
