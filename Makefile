@@ -8,7 +8,7 @@ ifneq ($(wildcard ../shared/data/projects.json),)
 export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: help install test test-fast lint format fit tune mlflow-ui bench clean
+.PHONY: help install test test-fast lint format fit tune mlflow-ui dashboard bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ install: ## create .venv with the CPU build of torch and the package (editable, 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev,dashboard]"
 
 test: ## the whole suite, slow end-to-end tests included (what CI runs; data: ../shared/data, else ./data)
 	$(BIN)/python -m pytest
@@ -36,11 +36,15 @@ format: ## apply ruff's fixes and formatting
 fit: ## train the seed CNN on the data in TAGGER_DATA_DIR
 	$(BIN)/python -m tagger.cli fit --config configs/cnn.yaml
 
-tune: ## a 50-trial study with the seed's search space (studies/tagger/)
+tune: ## a 50-trial study, default search space (CNN or n-gram network), 3-fold CV (studies/tagger/)
 	$(BIN)/python -m tagger.tune --n-trials 50
 
 mlflow-ui: ## MLflow UI on the embedded store, at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+STORAGE ?= optuna.journal
+dashboard: ## optuna-dashboard on the study storage (STORAGE=optuna.journal), at http://127.0.0.1:8080
+	$(BIN)/optuna-dashboard --host 127.0.0.1 --port 8080 $(STORAGE)
 
 bench: ## reference vs fast char-CNN, train epoch and inference, float32 and bf16
 	$(BIN)/python benchmarks/bench_cnn.py

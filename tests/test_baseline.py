@@ -10,8 +10,8 @@ from tagger.baseline import Baseline, Trained, train
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.dataset import load_projects
 from tagger.errors import TaggerError
+from tagger.loading import load_model
 from tagger.metrics import best_threshold, classification_report
-from tagger.predict import load_model
 
 MIN_TAG_FREQ = 10  # enough tags on the 400 projects, none missing from the train split
 

@@ -10,7 +10,7 @@ from tagger import cli
 from tagger.callbacks import ThresholdTuner
 from tagger.cli import cli_main
 from tagger.errors import TaggerError
-from tagger.predict import Tagger
+from tagger.loading import Tagger
 
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("search_space"))
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from tagger import evaluate
 from tagger.cli import cli_main
-from tagger.predict import Tagger
+from tagger.loading import Tagger
 
 
 class MeanBag(nn.Module):

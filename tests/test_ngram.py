@@ -15,9 +15,9 @@ from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.features import TfidfFeatures, TfidfSettings
 from tagger.errors import TaggerError
+from tagger.loading import Tagger
 from tagger.models.ngram import NgramNet
 from tagger.module import term_weights
-from tagger.predict import Tagger
 
 
 def ngram_args(data_dir: Path, root: Path, *extra: str) -> list[str]:

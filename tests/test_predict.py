@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from tagger import evaluate, predict
+from tagger import evaluate, evaluation, predict
 from tagger.data.datamodule import pad_batch
 from tagger.errors import TaggerError
-from tagger.predict import Tagger
+from tagger.loading import Tagger
 
 FIXTURES = Path(__file__).parent / "data"
 
@@ -92,7 +92,7 @@ def test_evaluate_averages_over_present_classes_and_counts_skipped_projects(trai
     ] + [{"id": 99, "title": "untagged", "description": "text", "tags": ["no-such-tag"]}]
     (tmp_path / "projects.json").write_text(json.dumps(projects))
     (tmp_path / "tags.json").write_text(json.dumps([{"tag": t, "aliases": [], "parents": []} for t in tagger.classes]))
-    report = evaluate.evaluate(tagger, tmp_path / "projects.json", tmp_path / "tags.json")
+    report = evaluation.evaluate(tagger, tmp_path / "projects.json", tmp_path / "tags.json")
     assert report["absent_classes"] == [absent] and report["skipped_projects"] == 1
     present = [report["per_class"][c]["f1"] for c in kept]
     assert report["overall"]["f1"] == pytest.approx(sum(present) / len(present))

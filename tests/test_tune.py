@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 from conftest import REPO, tiny_args
 from mlflow.tracking import MlflowClient
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 from tagger import evaluate
 from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
-from tagger.predict import Tagger
+from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.options import TuneOptions, parse
 from tagger.tune.runner import make_pruner, run_study
@@ -98,6 +99,20 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     assert "1 pruned" in summary and "## Baseline on the same split" in summary
     assert "minus the baseline's" in summary
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 4
+
+    full = out / "models" / f"trial_{study.best_trial.number}.ckpt"  # kept for a resume
+    assert set(torch.load(out / "best.ckpt", weights_only=True)) <= set(INFERENCE_KEYS)
+    assert "optimizer_states" in torch.load(full, weights_only=True)
+    assert (out / "best.ckpt").stat().st_size < full.stat().st_size
+    texts = ["graph neural networks in pytorch", "gans for image generation"]
+    assert Tagger.load(out / "best.ckpt").predict_proba(texts) == pytest.approx(Tagger.load(full).predict_proba(texts))
+    tested = cli_main(["test", *base_args, "--ckpt_path", str(out / "best.ckpt")])
+    report = json.loads((out / "best_report.json").read_text())  # per class, also on the parent run
+    for tag, figures in tested.model.test_report["per_class"].items():
+        assert report["per_class"][tag] == pytest.approx(figures)
+    assert report["overall"]["f1"] == pytest.approx(study.best_trial.user_attrs["test_f1"])
+    (parent,), _ = runs_by_trial(options)
+    assert "best_report.json" in {a.path for a in MlflowClient(options.tracking_uri).list_artifacts(parent.info.run_id)}
 
     refit = cli_main(["fit", "--config", str(out / "best.yaml"), *tiny_args(data_dir, tmp_path / "refit")[2:]])
     best = study.best_trial
@@ -675,3 +690,17 @@ def test_a_bad_start_trial_is_refused(options, start, message):
     Path(options.search_space).write_text(yaml.safe_dump(space))
     with pytest.raises(TaggerError, match=message):
         load_start_points(options.search_space)
+
+
+@pytest.mark.slow
+def test_the_best_model_is_registered_once_per_winner(options, base_args):
+    options.n_trials, options.register_model = 1, "tagger-study"
+    study = run_study(options, base_args)
+    client = MlflowClient(options.tracking_uri)
+    (version,) = client.search_model_versions("name='tagger-study'")
+    assert version.tags["trial"] == str(study.best_trial.number) and version.tags["study"] == "t"
+    assert float(version.tags["val_f1"]) == pytest.approx(study.best_value)
+    (parent,), _ = runs_by_trial(options)
+    assert version.run_id == parent.info.run_id
+    run_study(options, base_args)  # nothing to run, same winner: no second version
+    assert len(client.search_model_versions("name='tagger-study'")) == 1

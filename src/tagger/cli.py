@@ -7,12 +7,15 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger
 
 from tagger.callbacks import ThresholdTuner
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError, reported
+from tagger.lineage import lineage
 from tagger.models import features_of
 from tagger.module import TaggerModule
+from tagger.registry import FitTracking, LogBestModel
 
 
 class TaggerCLI(LightningCLI):
@@ -23,6 +26,7 @@ class TaggerCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ThresholdTuner, "threshold")
+        parser.add_class_arguments(FitTracking, "mlflow", fail_untyped=False)
         # Sizes flow from the data to the model, never copied into YAML.
         for name in ("vocab_size", "num_classes", "class_weights", "positive_rates"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
@@ -41,12 +45,20 @@ class TaggerCLI(LightningCLI):
             )
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
+        tracking: FitTracking = self._get(self.config_init, "mlflow")
+        tracked = tracking.tracking_uri is not None and self.subcommand == "fit"
+        if tracked:  # the one switch: params, curves and the model to MLflow, beside the usual lightning_logs/
+            root = self._get(self.config_init, "trainer").get("default_root_dir") or "."
+            kwargs["logger"] = [CSVLogger(root), tracking.logger(lineage(self.datamodule))]
         try:
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # e.g. --trainer.accelerator gpu on a machine without one
             raise TaggerError(
                 f"the trainer cannot start: {err}; use --trainer.accelerator cpu (or auto) and check --trainer.devices"
             ) from None
+        if tracked:
+            trainer.callbacks.append(LogBestModel(tracking))
+        return trainer
 
     def before_test(self) -> None:
         self._check_checkpoint()

@@ -1,122 +1,10 @@
 """`python -m tagger.predict --model best.ckpt "text" ...`: tags for new texts from one model file."""
 
 import argparse
-import importlib
-import inspect
 import json
 import sys
-from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
-
-from tagger.baseline import Baseline, is_npz
-from tagger.data.cleaning import TextCleaning
-from tagger.data.datamodule import Encoder, TaggerDataModule, collate_inputs, encode_all, encoder_from_state
-from tagger.data.tokenizer import Tokenizer
-from tagger.errors import TaggerError, reported
-from tagger.models import Network
-from tagger.models.cnn import CharCNN
-from tagger.module import THRESHOLD_TUNED, TaggerModule
-from tagger.tagging import TaggingModel
-
-
-def _module_arguments(hparams: dict, path: str | Path) -> dict:
-    """TaggerModule's arguments from a checkpoint's hyperparameters, the network class imported by its path.
-
-    fit saves the network as plain data, ``net: {class_path, init_args}``; nothing is unpickled. Checkpoints
-    written before the network was pluggable hold CharCNN's arguments at the top level, beside the module's.
-    """
-    hparams = {k: v for k, v in hparams.items() if not k.startswith("_")}  # LightningCLI's bookkeeping
-    if "net" not in hparams:
-        own = inspect.signature(TaggerModule).parameters
-        flat = {k: v for k, v in hparams.items() if k not in own}
-        return {k: v for k, v in hparams.items() if k in own} | {"net": partial(CharCNN, **flat)}
-    return hparams | {"net": _network(hparams["net"], path)}
-
-
-def _network(spec: dict, path: str | Path) -> Network:
-    """The class named by ``spec``, bound to its init_args; refused unless it is an nn.Module."""
-    class_path = spec["class_path"]
-    module_name, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError):
-        raise TaggerError(f"{path}: network class {class_path} cannot be imported") from None
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise TaggerError(f"{path}: network class {class_path} is not an nn.Module subclass")
-    return partial(cls, **spec.get("init_args", {}))
-
-
-@dataclass
-class Tagger(TaggingModel):
-    """A trained model with everything it needs: cleaning, encoder (tokenizer or TF-IDF), class names, threshold."""
-
-    module: TaggerModule
-    cleaning: TextCleaning
-    encoder: Encoder
-    classes: list[str]
-    label_mapping: dict
-
-    @classmethod
-    def load(cls, path: str | Path, map_location: str = "cpu") -> "Tagger":
-        """Load a checkpoint written by fit; only plain tensors and containers are unpickled."""
-        try:
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise TaggerError(f"{path}: model file not found") from None
-        except Exception as err:  # torch raises several types for corrupt or foreign files
-            raise TaggerError(f"{path}: not a loadable tagger checkpoint ({err})") from None
-        if not isinstance(ckpt, dict):
-            raise TaggerError(
-                f"{path}: holds a {type(ckpt).__name__}, not a tagger checkpoint; use a .ckpt written by fit"
-            )
-        data = ckpt.get(TaggerDataModule.__qualname__)
-        if data is None or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-            raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
-        if ckpt.get(THRESHOLD_TUNED) is False:
-            raise TaggerError(
-                f"{path}: its decision threshold was never tuned (a checkpoint saved during training, or fit was "
-                "killed); use the best checkpoint of a finished or Ctrl-C'd fit, or fit again"
-            )
-        module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
-        module.load_state_dict(ckpt["state_dict"])
-        module.eval()
-        # data["min_length"] of older checkpoints is not needed: a CNN pads to its largest filter itself.
-        return cls(
-            module=module,
-            cleaning=TextCleaning(**data["cleaning"]),
-            encoder=encoder_from_state(data),
-            classes=list(data["classes"]),
-            label_mapping=data["label_mapping"],
-        )
-
-    @property
-    def threshold(self) -> float | list[float]:
-        return self.module.threshold_value()
-
-    @torch.no_grad()
-    def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """(N, C) probabilities; texts are cleaned and encoded as in training."""
-        encoded = encode_all(self.encoder, [self.cleaning(t) for t in texts])
-        order = np.arange(len(texts))
-        if isinstance(self.encoder, Tokenizer):
-            order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
-        probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            inputs = collate_inputs(self.encoder, [encoded[i] for i in rows]).to(self.module.device)
-            probs[rows] = self.module(inputs).float().sigmoid().cpu().numpy()
-        return probs
-
-
-def load_model(path: str | Path) -> TaggingModel:
-    """A baseline written by tagger.baseline or a checkpoint written by fit, told apart by content."""
-    return Baseline.load(path) if is_npz(path) else Tagger.load(path)
-
+from tagger.errors import reported
 
 MODEL_HELP = "checkpoint (.ckpt) written by `tagger.cli fit`, or baseline (.npz) written by `tagger.baseline`"
 
@@ -128,6 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     with reported():
+        from tagger.loading import load_model  # torch, Lightning, scikit-learn: not for --help
+
         for number, result in enumerate(load_model(args.model).predict(texts), start=1):
             if "note" in result:
                 print(f"tagger: text {number} ({result['text'][:40]!r}): {result['note']}; no tags", file=sys.stderr)

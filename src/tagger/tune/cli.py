@@ -4,15 +4,14 @@ import logging
 import sys
 import warnings
 
-import optuna
-
 from tagger.errors import reported
 from tagger.tune.options import parse
-from tagger.tune.runner import run_study
 
 
 def quiet() -> None:
     """One line per trial instead of Optuna's and Lightning's per-trial chatter."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -29,10 +28,12 @@ def quiet() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    opts, base_args = parse(argv)
+    opts, base_args = parse(argv)  # --help and option errors answer here, before the heavy imports
     quiet()
     try:
         with reported():
+            from tagger.tune.runner import run_study  # torch, Lightning, Optuna, MLflow
+
             run_study(opts, base_args, argv=argv)
     except KeyboardInterrupt:
         sys.exit("tagger: interrupted; the outputs cover the finished trials. Rerun the same command to resume.")

@@ -7,7 +7,6 @@ as well on test and is what `python -m tagger.cli fit --config best.yaml` retrai
 """
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from optuna.trial import FrozenTrial
 
 from tagger.callbacks import predict_split
 from tagger.cli import cli_main
+from tagger.loading import save_lean
 from tagger.metrics import classification_report
 
 RECORD = "best.json"  # which trial best.ckpt was refitted from, and its test figures
@@ -37,8 +37,6 @@ def refit(best: FrozenTrial, output_dir: Path) -> dict:
         probs, targets = predict_split(module, dm.dataloader("test"))
         predicted = (probs >= module.threshold.cpu().numpy()).astype(np.int64)
         test = classification_report(targets, predicted, dm.classes)["overall"] | {"epochs": cli.trainer.current_epoch}
-        part = target.with_name(target.name + ".part")
-        shutil.copyfile(cli.trainer.checkpoint_callback.best_model_path, part)
-        part.replace(target)
+        save_lean(cli.trainer.checkpoint_callback.best_model_path, target)
     record.write_text(json.dumps({"trial": best.number, "test": test}))
     return test

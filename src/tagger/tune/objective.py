@@ -2,7 +2,7 @@
 
 from argparse import ArgumentError
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from sklearn.metrics import average_precision_score
 from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
+from tagger.lineage import lineage
 from tagger.metrics import best_threshold, class_thresholds, classification_report
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
 from tagger.tune.storage import first_line
@@ -49,6 +50,7 @@ class TrialPlan:
     parser: Any  # the fit config's parser, to resolve each trial's full config
     config: dict[str, Any]  # the resolved fit config (searched keys at example values)
     cv: int = 1  # folds of train+val; 1: the single train/val split
+    lineage: dict[str, str] = field(default_factory=dict)  # code, data and split: tags of every run
     needs_early_stopping: bool = False
     needs_checkpoint: bool = False
 
@@ -94,6 +96,7 @@ def make_plan(
         parser=cli.parser,
         config=cli.config.clone().as_dict(),
         cv=cv,
+        lineage=lineage(cli.datamodule),
         needs_early_stopping=not any(issubclass(t, EarlyStopping) for t in has),
         needs_checkpoint=not any(issubclass(t, ModelCheckpoint) for t in has),
     )
@@ -102,7 +105,7 @@ def make_plan(
 def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float:
     params = suggest(trial, plan.space)
     run.record.config = plan.config_for(params)
-    run.start(params)
+    run.start(params, plan.lineage)
     if plan.cv > 1:
         return cross_validated(trial, plan, run, params)
     callbacks = [*plan.fallback_callbacks(), PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR)]

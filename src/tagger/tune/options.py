@@ -24,6 +24,7 @@ class TuneOptions:
     seed: int = 42
     search_space: str = "default"  # a shipped space by name (configs/search_space_<name>.yaml) or a YAML file
     tracking_uri: str = "sqlite:///mlflow.db"
+    register_model: str | None = None  # register the best model under this name in the MLflow Model Registry
     output_dir: str | None = None
     workers: int = 1
     threads: int | None = None  # torch threads per worker; default: cores / workers
@@ -76,6 +77,11 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         "--tracking-uri",
         default=os.environ.get("MLFLOW_TRACKING_URI", defaults.tracking_uri),
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or %(default)s)",
+    )
+    p.add_argument(
+        "--register-model",
+        metavar="NAME",
+        help="register the best model as a new version of NAME in the tracking store's MLflow Model Registry",
     )
     p.add_argument("--output-dir", help="default: studies/<study-name>")
     p.add_argument("--workers", type=int, default=defaults.workers, help="worker processes on this machine")

@@ -1,16 +1,21 @@
 """What a user acts on after a study: trials.csv, best.yaml, the best model, plots and summary.md."""
 
-import os
-import shutil
+import json
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger import baseline
 from tagger.cli import build
+from tagger.data.datamodule import TaggerDataModule, collate_inputs, encode_all
 from tagger.errors import TaggerError
+from tagger.lineage import fixed_settings
+from tagger.loading import Tagger, save_lean
+from tagger.metrics import classification_report
 from tagger.tune.final import refit
 from tagger.tune.record import TrialRecord, best_trial
 from tagger.tune.search_space import to_cli_args
@@ -78,31 +83,39 @@ def best_config(base_args: list[str], trial: FrozenTrial) -> str:
     return header + record.config
 
 
-def link_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
-    """best.ckpt is the best trial's model; the models of trials it beat are deleted."""
-    models, target = output_dir / "models", output_dir / "best.ckpt"
+def export_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
+    """best.ckpt is the inference part of the best trial's model (tagger.loading.save_lean); the full
+    checkpoint stays in models/, the models of trials it beat are deleted."""
+    models = output_dir / "models"
     source = models / f"trial_{best.number}.ckpt" if best else None
     if source is None or not source.exists():
         return
-    part = target.with_name(target.name + ".part")
-    part.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(source, part)  # no second copy on disk
-        except OSError:
-            shutil.copyfile(source, part)
-        part.replace(target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    save_lean(source, output_dir / "best.ckpt")
     for other in models.glob("*.ckpt"):
         if other != source:
             other.unlink()
 
 
-def baseline_figures(base_args: list[str]) -> dict:
+@torch.no_grad()
+def best_model_report(output_dir: Path) -> Path | None:
+    """best.ckpt's per-class precision, recall, F1 and support on the test split of its own config (best.yaml),
+    at its threshold: best_report.json."""
+    model_file, config = output_dir / "best.ckpt", output_dir / "best.yaml"
+    if not (model_file.exists() and config.exists()):
+        return None
+    model = Tagger.load(model_file)
+    corpus = build(["--config", str(config)]).datamodule.corpus
+    rows = corpus.splits["test"]
+    inputs = collate_inputs(model.encoder, encode_all(model.encoder, [corpus.texts[i] for i in rows]))  # cleaned
+    probs = model.module(inputs).float().sigmoid().numpy()
+    predicted = (probs >= np.asarray(model.threshold)).astype(np.int64)
+    report = classification_report(corpus.y[rows], predicted, model.classes) | {"threshold": model.threshold}
+    write_atomic(output_dir / "best_report.json", json.dumps(report, indent=2))
+    return output_dir / "best_report.json"
+
+
+def baseline_figures(dm: TaggerDataModule) -> dict:
     """The yardstick on the study's own data and split: TF-IDF + logistic regression, threshold on val."""
-    dm = build(base_args).datamodule
     try:
         return baseline.report(baseline.train(dm, C=baseline.DEFAULT_C, threshold_split="val"), dm.corpus)
     except TaggerError as err:  # data too small for it (a tag on every train project, say): say so instead
@@ -174,6 +187,7 @@ def summary(
     baseline_fig: dict,
     final: dict | None = None,
     cv: int = 1,
+    fixed: dict[str, str] | None = None,
 ) -> str:
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     lines = [
@@ -185,6 +199,10 @@ def summary(
         f"- wall time of this run: {wall_s:.0f} s; sum of trial durations: "
         f"{sum((t.duration.total_seconds() for t in study.trials if t.duration), 0.0):.0f} s",
     ]
+    if fixed:
+        lines.append(
+            "- fixed settings (searched keys override them): " + ", ".join(f"{k}={v}" for k, v in fixed.items())
+        )
     if best is None:
         return "\n".join([*lines, "", "No trial has completed yet.", *_baseline_lines(baseline_fig, None)]) + "\n"
     record = TrialRecord.of(best)
@@ -229,12 +247,16 @@ def write_outputs(
         write_atomic(output_dir / "best.yaml", best_config(base_args, best))
         if cv > 1 and build_final:
             final = refit(best, output_dir)
-    link_best_model(best, output_dir)
-    figures = baseline_figures(base_args)
-    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures, final, cv))
+    export_best_model(best, output_dir)
+    report = best_model_report(output_dir)
+    base = build(base_args)
+    figures = baseline_figures(base.datamodule)
+    fixed = fixed_settings(base.config.as_dict())
+    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures, final, cv, fixed))
     return [
         *sorted(output_dir.glob("*.html")),
         *output_dir.glob("best.yaml"),
+        *([report] if report else []),
         output_dir / "trials.csv",
         output_dir / "summary.md",
     ]

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from tagger.errors import TaggerError
+from tagger.lineage import fixed_settings
 from tagger.tune.definition import check_definition, describe
 from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
 from tagger.tune.interrupt import StopRequest
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.options import TuneOptions
+from tagger.tune.progress import FINISHED, Progress
 from tagger.tune.record import Outcome, TrialRecord, best_trial
 from tagger.tune.report import write_outputs
 from tagger.tune.search_space import load_search_space, load_start_points
@@ -34,8 +36,6 @@ from tagger.tune.storage import (
 from tagger.tune.tracker import MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
 from tagger.tune.workers import die_with_parent, launch_workers
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def make_sampler(name: str, seed: int, trial_number: int) -> optuna.samplers.BaseSampler:
@@ -78,23 +78,6 @@ def open_study(
         raise TaggerError(f"study {opts.study_name!r} in {url}: {err}") from None
 
 
-def progress(study: optuna.Study, trial: FrozenTrial) -> None:
-    """One line per finished trial."""
-    best = best_trial(study)
-    if trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
-        value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
-    else:
-        value = "-" if trial.value is None else f"{trial.value:.4f}"
-    best_text = "-" if best is None else f"{best.value:.4f} (trial {best.number})"
-    seconds = trial.duration.total_seconds() if trial.duration else 0.0
-    epochs = TrialRecord.of(trial).epochs
-    print(
-        f"trial {trial.number:>3} {trial.state.name:<8} value={value} best={best_text} "
-        f"{seconds:.1f}s {'?' if epochs is None else epochs} epochs",
-        flush=True,
-    )
-
-
 def run_trials(
     study: optuna.Study,
     plan: TrialPlan,
@@ -111,10 +94,12 @@ def run_trials(
     since one of them may die and need a retry.
     """
     deadline = time.monotonic() + opts.timeout if opts.timeout else None
+    progress = Progress(opts.n_trials)
 
     def one_trial(trial: optuna.Trial) -> float:
         with TrialRun(trial, tracker, opts.out, stop, retry=stale) as run:  # records this worker on the trial
             admission.release()  # the trial exists and is claimed: others may count it now
+            progress.started(study, trial)
             return objective(trial, plan, run)
 
     while not stop.requested:
@@ -173,7 +158,9 @@ def run_study(
     stale.on_dead = lambda trial: tracker.reconcile([trial])
     admission = Admission(url, opts.study_name)
     with admission:  # workers starting together must find one parent run, not create one each
-        tracker.start_study(study, tags={"optuna.study_name": opts.study_name, "optuna.storage": str(url)})
+        tags = plan.lineage | {"optuna.study_name": opts.study_name, "optuna.storage": str(url), "cv": str(opts.cv)}
+        base = plan.parser.parse_args(plan.base_args)  # the fit config without the searched values
+        tracker.start_study(study, tags, fixed_settings(base.as_dict()), plan.parser.dump(base, skip_none=False))
     tracker.reconcile(study.get_trials(deepcopy=False))
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
     start, outcome, problem, ran = time.perf_counter(), Outcome.COMPLETE, None, False
@@ -236,7 +223,14 @@ def finish(
         tracker.reconcile(study.get_trials(deepcopy=False))
         files = write_outputs(study, opts.out, base_args, url, wall_s, opts.cv, outcome == Outcome.COMPLETE)
         best = best_trial(study)
-        tracker.publish(None if best is None else TrialRecord.of(best), None if best is None else best.number, files)
+        model = opts.out / "best.ckpt"
+        tracker.publish(
+            None if best is None else TrialRecord.of(best),
+            None if best is None else best.number,
+            files,
+            model=model if model.exists() else None,
+            register_model=opts.register_model,
+        )
         print(f"outputs in {opts.out}", flush=True)
     except STORAGE_ERRORS:
         return f"outputs not written: {url} is unreachable; rerun the same command when it is back to write them"

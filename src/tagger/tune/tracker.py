@@ -11,26 +11,32 @@ from typing import Any, Protocol
 import optuna
 import sqlalchemy
 from jsonargparse import lazy_instance
-from lightning.pytorch.loggers import Logger, MLFlowLogger
+from lightning.pytorch.loggers import Logger
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.errors import TaggerError
+from tagger.registry import EpochLogger, log_model
 from tagger.tune.errors import retry_racing
 from tagger.tune.record import Outcome, TrialRecord
 from tagger.tune.storage import first_line, redact
 
 PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run every worker shares
+MODEL_TAG = "tagger.model_of_trial"  # parent run tag: "<trial>:<registered name>" of the model logged on it
 
 
 class Tracker(Protocol):
     """What a study records outside Optuna. Trial runs are identified by the id start_trial returns."""
 
-    def start_study(self, study: optuna.Study, tags: dict[str, str]) -> None: ...
+    def start_study(self, study: optuna.Study, tags: dict[str, str], params: dict[str, str], config: str) -> None:
+        """The study's record: lineage tags, the fixed settings as params, the resolved base config."""
+        ...
 
-    def start_trial(self, number: int, params: dict[str, Any]) -> str: ...
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str], config: str) -> str:
+        """A trial's record: its searched and fixed settings as params, lineage tags, its full config."""
+        ...
 
     def trial_logger(self, run_id: str, prefix: str = "") -> Logger:
         """The Lightning logger that writes a trial's per-epoch curves into its run (names prefixed, one
@@ -45,8 +51,16 @@ class Tracker(Protocol):
         """Close any run left open by a trial that has ended (its worker was killed, say)."""
         ...
 
-    def publish(self, best: TrialRecord | None, best_number: int | None, files: Iterable[Path]) -> None:
-        """The study's outputs and best trial, on the study's record."""
+    def publish(
+        self,
+        best: TrialRecord | None,
+        best_number: int | None,
+        files: Iterable[Path],
+        model: Path | None = None,
+        register_model: str | None = None,
+    ) -> None:
+        """The study's outputs and best trial, on the study's record; ``model`` (the best model file) as the
+        study's model, registered as ``register_model`` if given."""
         ...
 
     def end_study(self, outcome: Outcome) -> None: ...
@@ -64,7 +78,7 @@ _REASONS = {Outcome.WORKER_DIED: "worker died; trial retried if retries are left
 _RACES = (MlflowException, sqlalchemy.exc.SQLAlchemyError)
 
 
-class _TrialLogger(MLFlowLogger):
+class _TrialLogger(EpochLogger):
     """Curves only: the trial's params are logged once by start_trial. Lightning's own hyperparameter dump
     would repeat them beside derived values (vocabulary size, class weights) that differ between the models
     of one trial (cross-validation folds), which MLflow refuses to overwrite."""
@@ -93,21 +107,28 @@ class MlflowTracker:
         found = client.get_experiment_by_name(experiment)
         return client, found.experiment_id if found else client.create_experiment(experiment)
 
-    def start_study(self, study: optuna.Study, tags: dict[str, str]) -> None:
-        """The study's parent run, created once and marked running again on resume."""
+    def start_study(self, study: optuna.Study, tags: dict[str, str], params: dict[str, str], config: str) -> None:
+        """The study's parent run, created once and marked running again on resume (its tags then updated:
+        the code may have changed since)."""
         self.parent_id = study.user_attrs.get(PARENT_ATTR)
         if self.parent_id:
             self.client.update_run(self.parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            for key, value in tags.items():
+                self.client.set_tag(self.parent_id, key, value)
         else:
             run = self.client.create_run(self.experiment_id, run_name=study.study_name, tags=tags)
             self.parent_id = run.info.run_id
             study.set_user_attr(PARENT_ATTR, self.parent_id)
+            for key, value in params.items():
+                self.client.log_param(self.parent_id, key, value)
+            self.client.log_text(self.parent_id, config, "config.yaml")
 
-    def start_trial(self, number: int, params: dict[str, Any]) -> str:
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str], config: str) -> str:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"trial-{number}",
-            tags={
+            tags=tags
+            | {
                 "mlflow.parentRunId": self.parent_id,
                 "optuna.study_name": self.study_name,
                 "optuna.trial_number": str(number),
@@ -116,6 +137,7 @@ class MlflowTracker:
         )
         for key, value in params.items():
             self.client.log_param(run.info.run_id, key, value)
+        self.client.log_text(run.info.run_id, config, "config.yaml")
         return run.info.run_id
 
     def trial_logger(self, run_id: str, prefix: str = "") -> Logger:
@@ -140,7 +162,14 @@ class MlflowTracker:
             if trial.state.is_finished() and run_id and self.client.get_run(run_id).info.status == "RUNNING":
                 self.end_trial(run_id, ended.get(trial.state, Outcome.WORKER_DIED))
 
-    def publish(self, best: TrialRecord | None, best_number: int | None, files: Iterable[Path]) -> None:
+    def publish(
+        self,
+        best: TrialRecord | None,
+        best_number: int | None,
+        files: Iterable[Path],
+        model: Path | None = None,
+        register_model: str | None = None,
+    ) -> None:
         if not self.parent_id:
             return
         if best is not None:
@@ -150,6 +179,24 @@ class MlflowTracker:
             self.client.set_tag(self.parent_id, "best_trial", str(best_number))
         for path in files:
             self.client.log_artifact(self.parent_id, str(path))
+        if best is not None and model is not None and model.exists():
+            self._log_model(best, best_number, model, register_model)
+
+    def _log_model(self, best: TrialRecord, number: int, model: Path, register_model: str | None) -> None:
+        """Once per best trial (and registry name): a rerun whose winner has not changed adds no version."""
+        logged = f"{number}:{register_model or ''}"
+        if self.client.get_run(self.parent_id).data.tags.get(MODEL_TAG) == logged:
+            return
+        tags = {
+            "study": self.study_name,
+            "trial": number,
+            "val_f1": best.metric("val_f1"),
+            "test_f1": best.metric("test_f1"),
+        }
+        info = log_model(model, self.uri, self.parent_id, register_model, tags)
+        self.client.set_tag(self.parent_id, MODEL_TAG, logged)
+        where = f"registered as {register_model} version {info.registered_model_version}"
+        print(f"best model {where if register_model else 'logged'} ({info.model_uri})", flush=True)
 
     def end_study(self, outcome: Outcome) -> None:
         if self.parent_id:

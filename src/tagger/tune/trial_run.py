@@ -10,10 +10,12 @@ from typing import Any
 import lightning.pytorch as L
 import optuna
 import torch
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
+from tagger.lineage import fixed_settings
 from tagger.tune.interrupt import StopOnRequest, StopRequest, is_interrupt
 from tagger.tune.record import Outcome, TrialRecord, best_trial
 from tagger.tune.storage import WORKER
@@ -62,8 +64,11 @@ class TrialRun:
         path = self.part_dir(part) / "resume" / "last.ckpt"
         return path if path.exists() else None
 
-    def start(self, params: dict[str, Any]) -> None:
-        self.record.run_id = self.tracker.start_trial(self.trial.number, params)
+    def start(self, params: dict[str, Any], lineage: dict[str, str]) -> None:
+        """Open the trial's tracked run; record.config (the trial's full config) is set before."""
+        config = self.record.config or ""
+        settings = fixed_settings(yaml.safe_load(config) or {}) | params  # what a user compares, once each
+        self.record.run_id = self.tracker.start_trial(self.trial.number, settings, lineage, config)
         if (resume := self.resume_from()) is not None:  # mmap: read the epoch without loading the weights twice
             self.record.resumed_from_epoch = torch.load(resume, weights_only=True, mmap=True)["epoch"] + 1
         self.record.save(self.trial)

@@ -1,0 +1,42 @@
+"""A trained model's metrics on a labelled projects file, its tags mapped as in training."""
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from tagger.data.dataset import LabelMapping, load_projects, load_tags
+from tagger.errors import TaggerError
+from tagger.metrics import classification_report
+from tagger.tagging import TaggingModel
+
+
+def evaluate(tagger: TaggingModel, projects_path: Path, tags_path: Path) -> dict:
+    """Map the projects' tags as in training, keep the model's classes, and report the metrics.
+
+    Projects left without any of the model's classes are skipped, as in training, and counted. Macro
+    figures average over the classes present in the file; the absent ones are listed.
+    """
+    mapping = LabelMapping(
+        load_tags(tags_path),
+        frozenset(tagger.label_mapping["exclude"]),
+        tagger.label_mapping["map_aliases"],
+        tagger.label_mapping["add_parents"],
+    )
+    known = set(tagger.classes)
+    projects, labels, skipped = [], [], 0
+    for project in load_projects(projects_path):
+        tags = [t for t in mapping(project.tags) if t in known]
+        if tags:
+            projects.append(project)
+            labels.append(tags)
+        else:
+            skipped += 1
+    if not projects:
+        raise TaggerError(f"{projects_path}: no project carries any of the model's {len(known)} tags")
+    y_true = MultiLabelBinarizer(classes=tagger.classes).fit_transform(labels)
+    y_prob = tagger.predict_proba([p.text for p in projects])
+    y_pred = (y_prob >= np.asarray(tagger.threshold)).astype(np.int64)
+    report = classification_report(y_true, y_pred, tagger.classes, macro_over_present=True)
+    absent = [c for c, n in zip(tagger.classes, y_true.sum(0), strict=True) if n == 0]
+    return report | {"threshold": tagger.threshold, "absent_classes": absent, "skipped_projects": skipped}

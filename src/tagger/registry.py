@@ -1,0 +1,112 @@
+"""A model file as an MLflow model: logged from code (tagger/pyfunc.py, no pickle) with the file as its one
+artifact, a signature (a ``text`` string column in; ``tags`` and per-tag ``probabilities`` out) and an input
+example; optionally registered in the Model Registry of the tracking store in use."""
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import lightning.pytorch as L
+import mlflow
+import pandas as pd
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from mlflow.tracking import MlflowClient
+
+from tagger.errors import TaggerError
+from tagger.loading import load_model, save_lean
+
+ARTIFACT = "model"  # the artifacts key of the model file in the logged model
+EXAMPLE = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
+
+
+def outputs(results: list[dict]) -> pd.DataFrame:
+    """What the MLflow model (tagger.pyfunc) returns for tagger's predict results."""
+    return pd.DataFrame({"tags": [r["tags"] for r in results], "probabilities": [r["probabilities"] for r in results]})
+
+
+def log_model(
+    model_file: Path, tracking_uri: str, run_id: str, register_model: str | None = None, tags: dict | None = None
+) -> ModelInfo:
+    """Log ``model_file`` (a lean checkpoint or a baseline .npz) as the run's MLflow model ``model``; with
+    ``register_model``, a new version of that registered model, carrying ``tags``."""
+    example = pd.DataFrame({"text": EXAMPLE})
+    signature = infer_signature(example, outputs(load_model(model_file).predict(EXAMPLE)))
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):  # the run's status is set by its owner afterwards
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(files("tagger") / "pyfunc.py"),
+            artifacts={ARTIFACT: str(model_file)},
+            signature=signature,
+            input_example=example,
+            registered_model_name=register_model,
+            pip_requirements=[],  # served with --env-manager local, where tagger is installed
+        )
+    if register_model:
+        client = MlflowClient(tracking_uri)
+        for key, value in (tags or {}).items():
+            client.set_model_version_tag(register_model, info.registered_model_version, key, str(value))
+    return info
+
+
+class EpochLogger(MLFlowLogger):
+    """Curves on an epoch axis (step = epoch, as a user reads them), without a duplicate ``epoch`` metric;
+    params without LightningCLI's bookkeeping or the data-derived lists (class weights, positive rates)."""
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        metrics = dict(metrics)
+        epoch = metrics.pop("epoch", None)
+        super().log_metrics(metrics, step=int(epoch) if epoch is not None else step)
+
+    def log_hyperparams(self, params) -> None:
+        params = {k: v for k, v in dict(params).items() if not k.startswith("_") and k not in DERIVED}
+        super().log_hyperparams(params)
+
+
+DERIVED = ("class_weights", "positive_rates", "vocab_size", "num_classes")  # linked from the data, not chosen
+
+
+@dataclass(frozen=True)
+class FitTracking:
+    """`tagger.cli fit --mlflow.tracking_uri URI`: the fit logs to MLflow (params, per-epoch curves) and, once
+    the threshold is tuned, its lean best model as the run's MLflow model.
+
+    Args:
+        tracking_uri: the MLflow tracking store (e.g. sqlite:///mlflow.db, the study's default); unset: off.
+        experiment: the MLflow experiment of the run.
+        register_model: also register the model as a new version of this name in the Model Registry.
+    """
+
+    tracking_uri: str | None = None
+    experiment: str = "tagger-fit"
+    register_model: str | None = None
+
+    def logger(self, tags: dict[str, str]) -> MLFlowLogger:
+        return EpochLogger(experiment_name=self.experiment, tracking_uri=self.tracking_uri, tags=tags)
+
+
+class LogBestModel(L.Callback):
+    """After fit (in teardown, so after ThresholdTuner's on_fit_end): the best checkpoint's lean file logged
+    to the MLflow run of the trainer's MLFlowLogger, registered as ``register_model`` if given."""
+
+    def __init__(self, tracking: FitTracking) -> None:
+        self.tracking = tracking
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, MLFlowLogger)]
+        if stage != "fit" or not best or not trainer.is_global_zero or trainer.interrupted:
+            return
+        if not loggers:
+            raise TaggerError("logging the model needs the MLflow logger; give --mlflow.tracking_uri")
+        lean = Path(best).with_name("model.ckpt")
+        save_lean(best, lean)
+        config = Path(trainer.log_dir or "") / "config.yaml"  # LightningCLI's resolved config
+        if config.is_file():
+            MlflowClient(self.tracking.tracking_uri).log_artifact(loggers[0].run_id, str(config))
+        tags = {"checkpoint": best, "val_loss": trainer.checkpoint_callback.best_model_score}
+        info = log_model(lean, self.tracking.tracking_uri, loggers[0].run_id, self.tracking.register_model, tags)
+        where = f"registered as {self.tracking.register_model} version {info.registered_model_version}"
+        print(f"model {where if self.tracking.register_model else 'logged'} ({info.model_uri})", flush=True)

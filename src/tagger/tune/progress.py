@@ -1,0 +1,66 @@
+"""What a running study prints: a line when a trial starts and one when it ends, with k/N, the elapsed
+time and an ETA; nothing in between (Lightning's and Optuna's own output is quieted by tune.cli)."""
+
+import time
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tagger.tune.record import TrialRecord, best_trial
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def clock(seconds: float) -> str:
+    """1h02m, 3m05s, 42s."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class Progress:
+    """Lines for one process's trials. The ETA is the finished trials' mean duration times the trials still
+    to finish, divided by the trials running now (the workers on the study, wherever they run)."""
+
+    def __init__(self, n_trials: int) -> None:
+        self.n_trials = n_trials
+        self.start = time.monotonic()
+
+    def _counts(self, study: optuna.Study) -> tuple[int, str]:
+        trials = study.get_trials(deepcopy=False)
+        finished = [t for t in trials if t.state in FINISHED and t.duration]
+        running = max(1, sum(t.state == TrialState.RUNNING for t in trials))
+        left = max(0, self.n_trials - len(finished))
+        if not finished or not left:
+            return len(finished), "ETA -" if left else "done"
+        mean = sum(t.duration.total_seconds() for t in finished) / len(finished)
+        return len(finished), f"ETA {clock(mean * left / running)}"
+
+    def started(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        finished, eta = self._counts(study)
+        elapsed = clock(time.monotonic() - self.start)
+        print(
+            f"trial {trial.number:>3} started | {finished}/{self.n_trials} finished, {elapsed} elapsed, {eta}",
+            flush=True,
+        )
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna's optimize callback: the trial's outcome, the best so far, k/N, elapsed and ETA."""
+        best = best_trial(study)
+        if trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
+            value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
+        else:
+            value = "-" if trial.value is None else f"{trial.value:.4f}"
+        best_text = "-" if best is None else f"{best.value:.4f} (trial {best.number})"
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        epochs = TrialRecord.of(trial).epochs
+        finished, eta = self._counts(study)
+        print(
+            f"trial {trial.number:>3} {trial.state.name:<8} value={value} best={best_text} "
+            f"{clock(seconds)} {'?' if epochs is None else epochs} epochs | {finished}/{self.n_trials} finished, "
+            f"{clock(time.monotonic() - self.start)} elapsed, {eta}",
+            flush=True,
+        )

@@ -1,0 +1,37 @@
+import datetime
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tagger.tune.progress import Progress, clock
+
+
+def finished(value: float, seconds: float) -> FrozenTrial:
+    start = datetime.datetime(2026, 1, 1)
+    return FrozenTrial(
+        number=0, trial_id=0, state=TrialState.COMPLETE, value=value, datetime_start=start,
+        datetime_complete=start + datetime.timedelta(seconds=seconds), params={}, distributions={},
+        user_attrs={}, system_attrs={}, intermediate_values={},
+    )  # fmt: skip
+
+
+def test_a_finished_trial_prints_k_of_n_elapsed_and_an_eta_from_the_mean_duration(capsys):
+    study = optuna.create_study(direction="maximize")
+    for value, seconds in [(0.5, 60), (0.7, 120)]:
+        study.add_trial(finished(value, seconds))
+    Progress(n_trials=5)(study, study.trials[-1])
+    line = capsys.readouterr().out
+    assert "best=0.7000 (trial 1)" in line and "2/5 finished" in line
+    assert "ETA 4m30s" in line  # mean 90 s x 3 trials left, one running
+
+
+def test_the_eta_divides_by_the_trials_running_at_once(capsys):
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(finished(0.5, 100))
+    running = [study.ask() for _ in range(2)]
+    Progress(n_trials=3).started(study, running[0])
+    assert "trial   1 started | 1/3 finished" in (line := capsys.readouterr().out) and "ETA 1m40s" in line
+
+
+def test_clock():
+    assert [clock(s) for s in (42, 185, 3725)] == ["42s", "3m05s", "1h02m"]
