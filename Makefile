@@ -13,7 +13,7 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install: ## create .venv with the CPU build of torch and the package (editable, with dev tools)
+install: ## create .venv with the CPU build of torch and the package (editable, with dev tools and optuna-dashboard)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
