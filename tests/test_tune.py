@@ -512,8 +512,10 @@ def test_a_cross_validated_study_scores_the_mean_over_folds_and_prunes_per_fold(
 
 
 @pytest.mark.slow
-def test_a_cross_validated_study_hands_over_its_winner_refitted_from_best_yaml(options, base_args, data_dir, capsys):
-    options.n_trials, options.cv = 2, 2
+def test_a_cross_validated_study_hands_over_its_winner_refitted_and_registered_once(
+    options, base_args, data_dir, capsys
+):
+    options.n_trials, options.cv, options.register_model = 1, 2, "tagger-study"
     study = run_study(options, base_args)
     best = options.out / "best.ckpt"
     record = json.loads((options.out / "best.json").read_text())
@@ -526,9 +528,16 @@ def test_a_cross_validated_study_hands_over_its_winner_refitted_from_best_yaml(o
     capsys.readouterr()
     evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
     assert set(json.loads(capsys.readouterr().out)["per_class"]) == set(model.classes)
+    client = MlflowClient(options.tracking_uri)
+    (version,) = client.search_model_versions("name='tagger-study'")  # the study's model, registered
+    assert version.tags["trial"] == str(study.best_trial.number) and version.tags["study"] == "t"
+    assert float(version.tags["val_f1"]) == pytest.approx(study.best_value)
+    (parent,), _ = runs_by_trial(options)
+    assert version.run_id == parent.info.run_id
     modified = best.stat().st_mtime_ns
-    run_study(options, base_args)  # nothing left to run: the same winner keeps its refitted model
+    run_study(options, base_args)  # nothing left to run: the same winner keeps its model, no second version
     assert best.stat().st_mtime_ns == modified
+    assert len(client.search_model_versions("name='tagger-study'")) == 1
 
 
 FAMILIES = {
@@ -690,17 +699,3 @@ def test_a_bad_start_trial_is_refused(options, start, message):
     Path(options.search_space).write_text(yaml.safe_dump(space))
     with pytest.raises(TaggerError, match=message):
         load_start_points(options.search_space)
-
-
-@pytest.mark.slow
-def test_the_best_model_is_registered_once_per_winner(options, base_args):
-    options.n_trials, options.register_model = 1, "tagger-study"
-    study = run_study(options, base_args)
-    client = MlflowClient(options.tracking_uri)
-    (version,) = client.search_model_versions("name='tagger-study'")
-    assert version.tags["trial"] == str(study.best_trial.number) and version.tags["study"] == "t"
-    assert float(version.tags["val_f1"]) == pytest.approx(study.best_value)
-    (parent,), _ = runs_by_trial(options)
-    assert version.run_id == parent.info.run_id
-    run_study(options, base_args)  # nothing to run, same winner: no second version
-    assert len(client.search_model_versions("name='tagger-study'")) == 1
