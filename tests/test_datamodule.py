@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from tagger.data.datamodule import TaggerDataModule, pad_batch
+from tagger.data.datamodule import TaggerDataModule
+from tagger.data.tokenizer import pad_batch
 from tagger.errors import TaggerError
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tagger import evaluate, evaluation, predict
-from tagger.data.datamodule import pad_batch
+from tagger.data.tokenizer import pad_batch
 from tagger.errors import TaggerError
 from tagger.loading import Tagger
 

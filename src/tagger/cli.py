@@ -46,18 +46,20 @@ class TaggerCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         tracking: FitTracking = self._get(self.config_init, "mlflow")
-        tracked = tracking.tracking_uri is not None and self.subcommand == "fit"
-        if tracked:  # the one switch: params, curves and the model to MLflow, beside the usual lightning_logs/
+        mlflow_logger = None
+        if tracking.tracking_uri is not None and self.subcommand == "fit":
+            # the one switch: params, curves and the model to MLflow, beside the usual lightning_logs/
             root = self._get(self.config_init, "trainer").get("default_root_dir") or "."
-            kwargs["logger"] = [CSVLogger(root), tracking.logger(lineage(self.datamodule))]
+            mlflow_logger = tracking.logger(lineage(self.datamodule))
+            kwargs["logger"] = [CSVLogger(root), mlflow_logger]
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # e.g. --trainer.accelerator gpu on a machine without one
             raise TaggerError(
                 f"the trainer cannot start: {err}; use --trainer.accelerator cpu (or auto) and check --trainer.devices"
             ) from None
-        if tracked:
-            trainer.callbacks.append(LogBestModel(tracking))
+        if mlflow_logger is not None:
+            trainer.callbacks.append(LogBestModel(tracking, mlflow_logger))
         return trainer
 
     def before_test(self) -> None:

@@ -16,7 +16,7 @@ from torch import nn
 
 from tagger.baseline import Baseline, is_npz
 from tagger.data.cleaning import TextCleaning
-from tagger.data.datamodule import Encoder, TaggerDataModule, collate_inputs, encode_all, encoder_from_state
+from tagger.data.datamodule import Encoder, TaggerDataModule, encoder_from_state
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
 from tagger.models import Network
@@ -102,14 +102,14 @@ class Tagger(TaggingModel):
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) probabilities; texts are cleaned and encoded as in training."""
-        encoded = encode_all(self.encoder, [self.cleaning(t) for t in texts])
+        encoded = self.encoder.encode_all([self.cleaning(t) for t in texts])
         order = np.arange(len(texts))
         if isinstance(self.encoder, Tokenizer):
             order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
         probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            inputs = collate_inputs(self.encoder, [encoded[i] for i in rows]).to(self.module.device)
+            inputs = self.encoder.collate([encoded[i] for i in rows]).to(self.module.device)
             probs[rows] = self.module(inputs).float().sigmoid().cpu().numpy()
         return probs
 

@@ -14,7 +14,6 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
-from tagger.errors import TaggerError
 from tagger.loading import load_model, save_lean
 
 ARTIFACT = "model"  # the artifacts key of the model file in the logged model
@@ -89,24 +88,22 @@ class FitTracking:
 
 class LogBestModel(L.Callback):
     """After fit (in teardown, so after ThresholdTuner's on_fit_end): the best checkpoint's lean file logged
-    to the MLflow run of the trainer's MLFlowLogger, registered as ``register_model`` if given."""
+    to the MLflow run of ``logger`` (the fit's), registered as ``register_model`` if given."""
 
-    def __init__(self, tracking: FitTracking) -> None:
+    def __init__(self, tracking: FitTracking, logger: MLFlowLogger) -> None:
         self.tracking = tracking
+        self.logger = logger
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
-        loggers = [lg for lg in trainer.loggers if isinstance(lg, MLFlowLogger)]
         if stage != "fit" or not best or not trainer.is_global_zero or trainer.interrupted:
             return
-        if not loggers:
-            raise TaggerError("logging the model needs the MLflow logger; give --mlflow.tracking_uri")
         lean = Path(best).with_name("model.ckpt")
         save_lean(best, lean)
         config = Path(trainer.log_dir or "") / "config.yaml"  # LightningCLI's resolved config
         if config.is_file():
-            MlflowClient(self.tracking.tracking_uri).log_artifact(loggers[0].run_id, str(config))
+            MlflowClient(self.tracking.tracking_uri).log_artifact(self.logger.run_id, str(config))
         tags = {"checkpoint": best, "val_loss": trainer.checkpoint_callback.best_model_score}
-        info = log_model(lean, self.tracking.tracking_uri, loggers[0].run_id, self.tracking.register_model, tags)
+        info = log_model(lean, self.tracking.tracking_uri, self.logger.run_id, self.tracking.register_model, tags)
         where = f"registered as {self.tracking.register_model} version {info.registered_model_version}"
         print(f"model {where if self.tracking.register_model else 'logged'} ({info.model_uri})", flush=True)

@@ -4,7 +4,6 @@ The encoder, fitted on the train split, is a Tokenizer (token ids, padded: what 
 TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), chosen by ``features``.
 """
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Literal
@@ -27,24 +26,6 @@ from tagger.errors import TaggerError
 Split = Literal["train", "val", "test"]
 Features = Literal["tokens", "tfidf"]
 Encoder = Tokenizer | TfidfFeatures
-
-
-def pad_batch(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-    """(B, L) token ids padded with 0 to the longest sequence (at least one position, for empty texts)."""
-    length = max(1, *map(len, sequences))
-    tokens = torch.zeros(len(sequences), length, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        tokens[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-    return tokens
-
-
-def collate_inputs(encoder: Encoder, items: Sequence) -> torch.Tensor:
-    """A batch of encoded texts as the network's input: padded ids, or dense TF-IDF rows."""
-    return encoder.collate(items) if isinstance(encoder, TfidfFeatures) else pad_batch(items)
-
-
-def encode_all(encoder: Encoder, texts: Sequence[str]) -> list:
-    return encoder.encode_all(texts) if isinstance(encoder, TfidfFeatures) else [encoder.encode(t) for t in texts]
 
 
 def encoder_state(encoder: Encoder) -> dict:
@@ -209,12 +190,12 @@ class TaggerDataModule(L.LightningDataModule):
 
     def dataset(self, split: Split) -> list[tuple[object, torch.Tensor]]:
         rows = self.corpus.splits[split]
-        inputs = encode_all(self.encoder, [self.corpus.texts[i] for i in rows])
+        inputs = self.encoder.encode_all([self.corpus.texts[i] for i in rows])
         return [(x, torch.from_numpy(self.corpus.y[i])) for x, i in zip(inputs, rows, strict=True)]
 
     def collate(self, batch: list[tuple[object, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = zip(*batch, strict=True)
-        return collate_inputs(self.encoder, inputs), torch.stack(targets)
+        return self.encoder.collate(inputs), torch.stack(targets)
 
     def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(split)

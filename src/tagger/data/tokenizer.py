@@ -1,11 +1,22 @@
-"""Character- or word-level tokenizer, fitted on the train split and stored as plain JSON."""
+"""Character- or word-level tokenizer (fitted on the train split, stored as plain JSON) and its padded batches."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import torch
+
 PAD, OOV = "<pad>", "<unk>"  # ids 0 and 1: 0 must stay padding (the model's zero embedding row)
+
+
+def pad_batch(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(B, L) token ids padded with 0 to the longest sequence (at least one position, for empty texts)."""
+    length = max(1, *map(len, sequences))
+    tokens = torch.zeros(len(sequences), length, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tokens[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return tokens
 
 
 class Tokenizer:
@@ -29,6 +40,11 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         oov = self.index[OOV]
         return [self.index.get(t, oov) for t in self._split(text, self.level)]
+
+    def encode_all(self, texts: Iterable[str]) -> list[list[int]]:
+        return [self.encode(text) for text in texts]
+
+    collate = staticmethod(pad_batch)  # a batch of encode_all's items as the network's input
 
     def to_dict(self) -> dict:
         return {"level": self.level, "vocab": self.vocab}

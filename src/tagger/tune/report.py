@@ -11,7 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tagger import baseline
 from tagger.cli import build
-from tagger.data.datamodule import TaggerDataModule, collate_inputs, encode_all
+from tagger.data.datamodule import TaggerDataModule
 from tagger.errors import TaggerError
 from tagger.lineage import fixed_settings
 from tagger.loading import Tagger, save_lean
@@ -106,7 +106,7 @@ def best_model_report(output_dir: Path) -> Path | None:
     model = Tagger.load(model_file)
     corpus = build(["--config", str(config)]).datamodule.corpus
     rows = corpus.splits["test"]
-    inputs = collate_inputs(model.encoder, encode_all(model.encoder, [corpus.texts[i] for i in rows]))  # cleaned
+    inputs = model.encoder.collate(model.encoder.encode_all([corpus.texts[i] for i in rows]))  # already cleaned
     probs = model.module(inputs).float().sigmoid().numpy()
     predicted = (probs >= np.asarray(model.threshold)).astype(np.int64)
     report = classification_report(corpus.y[rows], predicted, model.classes) | {"threshold": model.threshold}
