@@ -35,3 +35,21 @@ def test_the_eta_divides_by_the_trials_running_at_once(capsys):
 
 def test_clock():
     assert [clock(s) for s in (42, 185, 3725)] == ["42s", "3m05s", "1h02m"]
+
+
+def test_a_multi_objective_line_names_each_value_and_the_front_s_size(capsys):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["val_f1", "latency_ms"])
+    for values in ([0.6, 2.0], [0.7, 5.0], [0.5, 6.0]):
+        study.add_trial(optuna.trial.create_trial(values=values))
+    Progress(n_trials=4)(study, study.trials[1])
+    line = capsys.readouterr().out
+    assert "trial   1 COMPLETE value=val_f1=0.7 latency_ms=5 front: 2 trials" in line
+
+
+def test_a_rejected_trial_says_why_it_was_not_trained(capsys):
+    study = optuna.create_study(direction="maximize")
+    reason = "over budget: latency_ms 9.1 > 5"
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={"rejected": reason}))
+    Progress(n_trials=2)(study, study.trials[0])
+    assert f"REJECTED value={reason} best=-" in capsys.readouterr().out

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -99,6 +100,9 @@ def test_study_records_pruned_and_complete_trials_and_resumes(options, base_args
     assert "1 pruned" in summary and "## Baseline on the same split" in summary
     assert "minus the baseline's" in summary
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 4
+    costs = pd.read_csv(out / "trials.csv")[["value", "user_attrs_latency_ms", "user_attrs_num_params"]]
+    assert (costs.drop(columns="value") > 0).all().all()  # every trial's cost, in a single-objective study too
+    assert not (out / "pareto.csv").exists()
 
     full = out / "models" / f"trial_{study.best_trial.number}.ckpt"  # kept for a resume
     assert set(torch.load(out / "best.ckpt", weights_only=True)) <= set(INFERENCE_KEYS)

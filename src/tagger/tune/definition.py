@@ -23,21 +23,29 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def describe(config: dict[str, Any], space: dict[str, Any], objective: str, direction: str) -> dict[str, Any]:
-    """The definition as plain data. The searched keys are left out of the config: trials vary them."""
+def describe(
+    config: dict[str, Any],
+    space: dict[str, Any],
+    objective: str,
+    direction: str | list[str],
+    budget: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The definition as plain data. The searched keys are left out of the config: trials vary them. A
+    single-objective study's direction is one string, a multi-objective one's a list; a budget is stored
+    only when set (so studies from before budgets existed compare equal)."""
     searched = {key.replace(".init_args", "") for key in space}
     return {
         "config": {k: v for k, v in flatten(config).items() if k not in searched and k != "config"},
         "search_space": json.loads(json.dumps(space)),  # as the storage gives it back (tuples become lists)
         "objective": objective,
         "direction": direction,
-    }
+    } | ({"budget": budget} if budget else {})
 
 
 def _changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     changes = []
-    for part in ("objective", "direction", "search_space"):
-        if stored.get(part) != current[part]:
+    for part in ("objective", "direction", "search_space", "budget"):
+        if stored.get(part) != current.get(part):
             changes.append(part.replace("_", " "))
     old, new = stored.get("config", {}), current["config"]
     changes += [
@@ -50,10 +58,13 @@ def _changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 def check_definition(study: optuna.Study, definition: dict[str, Any], allow_changes: bool) -> None:
     """Store the definition of a new study; refuse to add trials to one that was defined otherwise."""
-    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+    wanted = definition["direction"]
+    wanted = [wanted] if isinstance(wanted, str) else wanted
+    have = [direction.name.lower() for direction in study.directions]
+    if have != wanted:
         raise TaggerError(
-            f"study {study.study_name!r} exists and is a {study.direction.name.lower()} study; tagger maximises "
-            "validation macro F1: use another --study-name"
+            f"study {study.study_name!r} exists and is a {'/'.join(have)} study; this run asks for "
+            f"{'/'.join(wanted)} ({definition['objective']}): use another --study-name, or the study's --objectives"
         )
     stored = study.user_attrs.get(DEFINITION_ATTR)
     if stored is None:

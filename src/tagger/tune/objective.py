@@ -1,4 +1,5 @@
-"""One trial: suggest, build the trainer from the config, fit with pruning, return the validation macro F1."""
+"""One trial: suggest, build the model, measure what it costs to serve (rejecting it if over budget), fit with
+pruning, and return the validation macro F1, or F1 and the costs that are objectives."""
 
 from argparse import ArgumentError
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
 from tagger.lineage import lineage
 from tagger.metrics import best_threshold, class_thresholds, classification_report
+from tagger.tune.cost import measure
+from tagger.tune.objectives import OBJECTIVES, Budget
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
 from tagger.tune.storage import first_line
 from tagger.tune.trial_run import TrialRun
@@ -50,6 +53,8 @@ class TrialPlan:
     parser: Any  # the fit config's parser, to resolve each trial's full config
     config: dict[str, Any]  # the resolved fit config (searched keys at example values)
     cv: int = 1  # folds of train+val; 1: the single train/val split
+    objectives: tuple[str, ...] = ("f1",)  # names in tagger.tune.objectives.OBJECTIVES, F1 first
+    budget: Budget = Budget()
     lineage: dict[str, str] = field(default_factory=dict)  # code, data and split: tags of every run
     needs_early_stopping: bool = False
     needs_checkpoint: bool = False
@@ -57,6 +62,16 @@ class TrialPlan:
     def config_for(self, params: dict[str, Any]) -> str:
         """The trial's full resolved fit config as YAML: what `tagger.cli fit --config` retrains it from."""
         return self.parser.dump(self.parser.parse_args([*self.base_args, *to_cli_args(params)]), skip_none=False)
+
+    @property
+    def prunes(self) -> bool:
+        """Optuna prunes single-objective studies only (Trial.report raises in a multi-objective one)."""
+        return len(self.objectives) == 1
+
+    def values(self, metrics: dict[str, float]) -> float | list[float]:
+        """What the trial returns to Optuna: its F1, or one value per objective."""
+        values = [metrics[OBJECTIVES[name].metric] for name in self.objectives]
+        return values[0] if len(values) == 1 else values
 
     def fallback_callbacks(self) -> list[L.Callback]:
         callbacks: list[L.Callback] = []
@@ -68,7 +83,13 @@ class TrialPlan:
 
 
 def make_plan(
-    base_args: list[str], space: dict[str, Param], space_name: str, cv: int = 1, check_edges: bool = True
+    base_args: list[str],
+    space: dict[str, Param],
+    space_name: str,
+    cv: int = 1,
+    check_edges: bool = True,
+    objectives: tuple[str, ...] = ("f1",),
+    budget: Budget | None = None,
 ) -> TrialPlan:
     """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys,
     values the model rejects, or unreadable data fail here, before any trial, with the key named.
@@ -96,33 +117,55 @@ def make_plan(
         parser=cli.parser,
         config=cli.config.clone().as_dict(),
         cv=cv,
+        objectives=objectives,
+        budget=budget or Budget(),
         lineage=lineage(cli.datamodule),
         needs_early_stopping=not any(issubclass(t, EarlyStopping) for t in has),
         needs_checkpoint=not any(issubclass(t, ModelCheckpoint) for t in has),
     )
 
 
-def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float:
+def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float | list[float]:
     params = suggest(trial, plan.space)
     run.record.config = plan.config_for(params)
     run.start(params, plan.lineage)
-    if plan.cv > 1:
-        return cross_validated(trial, plan, run, params)
-    callbacks = [*plan.fallback_callbacks(), PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR)]
+    if plan.cv > 1:  # costs measured on the plain split's validation texts, as in a single-split study
+        admit(trial, plan, run, build([*plan.base_args, *to_cli_args(params)]))
+        cross_validated(trial, plan, run, params)
+        return plan.values(run.record.metrics)
+    callbacks = plan.fallback_callbacks()
+    if plan.prunes:
+        callbacks.append(PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR))
     cli = build([*plan.base_args, *to_cli_args(params)], trainer_defaults=run.trainer_defaults(callbacks))
-    run.record.num_params = sum(p.numel() for p in cli.model.parameters())
+    admit(trial, plan, run, cli)
     try:
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from())
     finally:
         run.record.epochs = cli.trainer.current_epoch
-    run.record.metrics = split_metrics(cli)
+    run.record.metrics |= split_metrics(cli)
     run.checkpoint = cli.trainer.checkpoint_callback.best_model_path
-    return run.record.metrics["val_f1"]
+    return plan.values(run.record.metrics)
 
 
-def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> float:
+def admit(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, cli: TaggerCLI) -> None:
+    """Record the untrained model's costs on the trial, and its budget excess as Optuna constraints (the
+    sampler then steers away from it); a model over budget ends here, pruned and marked rejected."""
+    run.record.metrics = measure(cli)
+    run.record.save(trial)
+    excess = plan.budget.excess(run.record.metrics)
+    for metric, value in excess.items():
+        trial.set_constraint(metric, value)
+    limits = plan.budget.limits()
+    over = [f"{metric} {run.record.metrics[metric]:.4g} > {limits[metric]:g}" for metric, v in excess.items() if v > 0]
+    if over:
+        run.record.rejected = "over budget: " + ", ".join(over)
+        raise optuna.TrialPruned(run.record.rejected)
+
+
+def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> None:
     """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never
-    on its own. Pruning looks after each fold at the mean validation average precision so far (step = fold).
+    on its own. Pruning looks after each fold at the mean validation average precision so far (step = fold);
+    the validation F1 and test preview go into run.record.metrics.
     A fold's predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
     folds = []
     for fold in range(plan.cv):
@@ -131,6 +174,8 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
         if not saved.exists():
             _fit_fold(plan, run, params, fold, part, saved)
         folds.append(dict(np.load(saved)))
+        if not plan.prunes:
+            continue
         trial.report(float(np.mean([f["val_ap"] for f in folds])), step=fold)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned after fold {fold}")
@@ -142,13 +187,12 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
     threshold = best_threshold(*(np.concatenate([f[key] for f in folds]) for key in ("val_y", "val_p")))
     test_p = np.mean([f["test_p"] for f in folds], axis=0)  # the fold models' mean: a preview, never steering
     test = classification_report(folds[0]["test_y"], (test_p >= threshold).astype(np.int64), classes)["overall"]
-    run.record.metrics = (
+    run.record.metrics |= (
         {"val_f1": float(np.mean(scores)), "val_f1_std": float(np.std(scores)), "threshold": threshold}
         | {"val_f1_per_tag_thresholds": float(np.mean(per_tag))}
         | {f"val_f1_fold{k}": score for k, score in enumerate(scores)}
         | {f"test_{name}": value for name, value in test.items()}
     )
-    return run.record.metrics["val_f1"]
 
 
 def out_of_fold_scores(
@@ -170,7 +214,6 @@ def out_of_fold_scores(
 def _fit_fold(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, part: str, saved: Path) -> None:
     args = [*plan.base_args, *to_cli_args(params), f"--data.cv_folds={plan.cv}", f"--data.cv_fold={fold}"]
     cli = build(args, trainer_defaults=run.trainer_defaults(plan.fallback_callbacks(), part=part))
-    run.record.num_params = sum(p.numel() for p in cli.model.parameters())
     try:
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from(part))
     finally:

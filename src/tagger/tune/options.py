@@ -2,15 +2,30 @@
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from tagger.tune.objectives import Budget, Pick, parse_objectives
 
 
 def shipped(name: str) -> str:
     """A config shipped inside the package (the repository's configs/ links to the same files)."""
     return str(files("tagger") / "configs" / name)
+
+
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser's own message in argparse's error line (argparse shows only the value for a ValueError)."""
+
+    def typed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return typed
 
 
 @dataclass
@@ -31,10 +46,18 @@ class TuneOptions:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retries: int = 2
+    objectives: tuple[str, ...] = ("f1",)  # F1 alone, or F1 and costs: tagger.tune.objectives.OBJECTIVES
+    max_latency_ms: float | None = None  # budgets: a model over one is rejected before it trains
+    max_params: int | None = None
+    pick: Pick = Pick()  # which complete trial becomes best.yaml and best.ckpt
     cv: int = 3  # folds of train+val per trial; 1: the single train/val split (see the README for why 3)
     allow_changes: bool = False  # add trials to a study whose definition (config, space, ...) has changed
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
     parent_pid: int | None = None  # a worker's main process: the worker ends when it is gone
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.max_latency_ms, self.max_params)
 
     @property
     def out(self) -> Path:
@@ -69,9 +92,30 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         "split (default: %(default)s)",
     )
     p.add_argument(
+        "--objectives",
+        type=_argument(parse_objectives),
+        default=defaults.objectives,
+        help="f1 (validation macro F1), or f1 and costs to minimise: latency (CPU ms per text at batch 1), size "
+        "(parameters); e.g. f1,latency gives a Pareto front (pareto.csv). Default: f1",
+    )
+    p.add_argument(
+        "--max-latency-ms",
+        type=float,
+        help="reject a model slower than this (CPU ms per text at batch 1) before it trains",
+    )
+    p.add_argument("--max-params", type=int, help="reject a model with more parameters before it trains")
+    p.add_argument(
+        "--pick",
+        type=_argument(Pick.parse),
+        default=defaults.pick,
+        help="the trial handed over as best.yaml/best.ckpt: f1 (highest validation F1, the default), budgets such as "
+        "latency_ms<=5 or num_params<=200000 (highest F1 within them), or trial=N (export trial N)",
+    )
+    p.add_argument(
         "--search-space",
         default=defaults.search_space,
-        help="a YAML file, or the name of a shipped space: default (CNN and n-gram families) or seed (the lesson's)",
+        help="a YAML file, or a shipped space: default (CNN and n-gram families), cost (their sizes searched wide, "
+        "for --objectives f1,latency) or seed (the lesson's)",
     )
     p.add_argument(
         "--tracking-uri",
@@ -105,6 +149,10 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.max_retries < 0:
         p.error(f"--max-retries must be 0 or more, got {args.max_retries}")
+    for name in ("max_latency_ms", "max_params"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive, got {value:g}")
     if args.timeout is not None and args.timeout <= 0:
         p.error(f"--timeout must be a positive number of seconds (leave it out for no limit), got {args.timeout:g}")
     if not any(a == "--config" or a.startswith("--config=") for a in rest):

@@ -48,19 +48,31 @@ class Progress:
         )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Optuna's optimize callback: the trial's outcome, the best so far, k/N, elapsed and ETA."""
-        best = best_trial(study)
-        if trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
+        """Optuna's optimize callback: the trial's outcome, the best so far (the front's size in a
+        multi-objective study), k/N, elapsed and ETA."""
+        record = TrialRecord.of(trial)
+        state = trial.state.name
+        if record.rejected:  # never trained: over a --max-* budget
+            state, value = "REJECTED", record.rejected
+        elif trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
             value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
+        elif trial.values is None:
+            value = "-"
+        elif len(trial.values) > 1:
+            names = study.metric_names or [f"v{k}" for k in range(len(trial.values))]
+            value = " ".join(f"{name}={v:.4g}" for name, v in zip(names, trial.values, strict=True))
         else:
-            value = "-" if trial.value is None else f"{trial.value:.4f}"
-        best_text = "-" if best is None else f"{best.value:.4f} (trial {best.number})"
+            value = f"{trial.value:.4f}"
+        if len(study.directions) > 1:
+            best_text = f"front: {len(study.best_trials)} trials"
+        else:
+            best = best_trial(study)
+            best_text = "best=-" if best is None else f"best={best.value:.4f} (trial {best.number})"
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
-        epochs = TrialRecord.of(trial).epochs
         finished, eta = self._counts(study)
         print(
-            f"trial {trial.number:>3} {trial.state.name:<8} value={value} best={best_text} "
-            f"{clock(seconds)} {'?' if epochs is None else epochs} epochs | {finished}/{self.n_trials} finished, "
-            f"{clock(time.monotonic() - self.start)} elapsed, {eta}",
+            f"trial {trial.number:>3} {state:<8} value={value} {best_text} "
+            f"{clock(seconds)} {'?' if record.epochs is None else record.epochs} epochs | {finished}/{self.n_trials} "
+            f"finished, {clock(time.monotonic() - self.start)} elapsed, {eta}",
             flush=True,
         )

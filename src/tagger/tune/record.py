@@ -8,6 +8,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tagger.errors import TaggerError
+from tagger.tune.objectives import Pick
+
 
 class Outcome(enum.Enum):
     """How a trial (or a study run) ended; trackers map it to their own run states."""
@@ -26,7 +29,7 @@ _ATTRS = {
     "run_id": "mlflow_run_id",
     "retry_of": "retry_of",
     "resumed_from_epoch": "resumed_from_epoch",
-    "num_params": "num_params",
+    "rejected": "rejected",
     "config": "config",
 }
 
@@ -35,7 +38,8 @@ _ATTRS = {
 class TrialRecord:
     """A trial's results and provenance, kept as Optuna user attributes (so trials.csv shows them).
 
-    metrics: validation and test figures at the tuned threshold (val_f1, test_f1, ..., threshold).
+    metrics: validation and test figures at the tuned threshold (val_f1, test_f1, ..., threshold), and what
+    the model costs to serve (tagger.tune.cost: latency_ms, latency_ms_b64, num_params, size_bytes).
     """
 
     params: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +49,7 @@ class TrialRecord:
     run_id: str | None = None
     retry_of: int | None = None
     resumed_from_epoch: int | None = None
-    num_params: int | None = None
+    rejected: str | None = None  # why the model was not trained: over a --max-* budget
     config: str | None = None  # the full resolved fit config (YAML) the trial trained with
 
     def save(self, trial: optuna.Trial) -> None:
@@ -68,7 +72,26 @@ class TrialRecord:
         return self.metrics.get(name, math.nan)
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The complete trial with the highest validation F1 (None before the first; study.best_trial raises)."""
+def best_trial(study: optuna.Study, pick: Pick | None = None) -> FrozenTrial | None:
+    """The complete trial the pick rule chooses: by default the highest validation F1, which is values[0] in
+    every study (F1 is the first objective). None before the first; study.best_trial raises on a front."""
+    pick = pick or Pick()
+    if pick.trial is not None:
+        return _numbered(study, pick.trial)
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(completed, key=lambda t: t.value) if completed else None
+    admitted = [t for t in completed if pick.admits(t.user_attrs)]
+    if completed and not admitted:
+        lowest = {m: min(float(t.user_attrs.get(m, math.inf)) for t in completed) for m, _ in pick.budgets}
+        shown = ", ".join(f"{metric} {value:g}" for metric, value in lowest.items())
+        raise TaggerError(f"no complete trial meets --pick {pick} (the lowest: {shown}); relax the budget")
+    return max(admitted, key=lambda t: t.values[0]) if admitted else None
+
+
+def _numbered(study: optuna.Study, number: int) -> FrozenTrial:
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise TaggerError(f"--pick trial={number}: the study has trials 0 to {len(trials) - 1}")
+    trial = trials[number]
+    if trial.state != TrialState.COMPLETE:
+        raise TaggerError(f"--pick trial={number}: that trial is {trial.state.name.lower()}; pick a complete one")
+    return trial

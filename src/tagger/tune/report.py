@@ -1,6 +1,8 @@
-"""What a user acts on after a study: trials.csv, best.yaml, the best model, plots and summary.md."""
+"""What a user acts on after a study: trials.csv, best.yaml, the best model, plots and summary.md; and for a
+multi-objective study its Pareto front (pareto.csv, pareto_front.html, a table in summary.md)."""
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,8 @@ from tagger.lineage import fixed_settings
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
 from tagger.tune.final import refit
-from tagger.tune.record import TrialRecord, best_trial
+from tagger.tune.objectives import COST_METRICS
+from tagger.tune.record import TrialRecord
 from tagger.tune.search_space import to_cli_args
 from tagger.tune.storage import StorageURL
 
@@ -26,8 +29,17 @@ PLOTS = {
     "param_importances": optuna.visualization.plot_param_importances,
     "contour": optuna.visualization.plot_contour,
     "parallel_coordinate": optuna.visualization.plot_parallel_coordinate,
-    "intermediate_values": optuna.visualization.plot_intermediate_values,
 }
+FRONT = "pareto.csv"
+
+
+def is_multi_objective(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
+
+
+def f1(trial: FrozenTrial) -> float:
+    """Validation F1: the objective of every study, and the first of a multi-objective one."""
+    return trial.values[0]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -48,16 +60,42 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         return table
     table = table.drop(columns=["user_attrs_config"], errors="ignore")  # a whole YAML file: see best.yaml
     # Complete trials first: a pruned trial's value is its last intermediate val/ap, not a validation F1.
+    # A multi-objective study's columns are values_<metric>, validation F1 first.
     complete = table["state"] == TrialState.COMPLETE.name
-    return (
-        table.assign(_complete=complete).sort_values(["_complete", "value"], ascending=False).drop(columns="_complete")
-    )
+    f1 = "value" if "value" in table else next(c for c in table if c.startswith("values_"))
+    return table.assign(_complete=complete).sort_values(["_complete", f1], ascending=False).drop(columns="_complete")
+
+
+def front_table(study: optuna.Study) -> pd.DataFrame:
+    """The Pareto front (optuna's study.best_trials), most accurate first: F1, costs, test F1, params."""
+    rows = []
+    for trial in study.best_trials:
+        attrs = trial.user_attrs
+        rows.append(
+            {"number": trial.number, "val_f1": f1(trial)}
+            | {metric: attrs.get(metric) for metric in COST_METRICS}
+            | {"test_f1": attrs.get("test_f1")}
+            | {f"params_{key}": value for key, value in trial.params.items()}
+        )
+    return pd.DataFrame(rows).sort_values("val_f1", ascending=False) if rows else pd.DataFrame()
 
 
 def write_plots(study: optuna.Study, output_dir: Path) -> dict[str, str]:
-    """Self-contained HTML plots; a plot that the finished trials cannot support yet is skipped with why."""
+    """Self-contained HTML plots; a plot that the finished trials cannot support yet is skipped with why. A
+    multi-objective study's plots show validation F1, plus the Pareto front (no intermediate values: its
+    trials are not pruned, so they report none)."""
     skipped = {}
-    for name, plot in PLOTS.items():
+    plots = dict(PLOTS)
+    if is_multi_objective(study):
+        names = study.metric_names or [f"objective {k}" for k in range(len(study.directions))]
+        plots = {  # importances are computed for each objective, in its own direction; the rest show F1
+            name: plot if name == "param_importances" else partial(plot, target=f1, target_name=names[0])
+            for name, plot in plots.items()
+        }
+        plots["pareto_front"] = partial(optuna.visualization.plot_pareto_front, target_names=names)
+    else:
+        plots["intermediate_values"] = optuna.visualization.plot_intermediate_values
+    for name, plot in plots.items():
         try:
             figure = plot(study)
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
@@ -75,7 +113,7 @@ def best_config(base_args: list[str], trial: FrozenTrial) -> str:
         cli = build([*base_args, *to_cli_args(trial.params)])
         record.config = cli.parser.dump(cli.config, skip_none=False)
     header = (
-        f"# Best trial {trial.number} of study; val macro F1 {trial.value:.4f}, "
+        f"# Best trial {trial.number} of study; val macro F1 {f1(trial):.4f}, "
         f"test macro F1 {record.metric('test_f1'):.4f}, "
         f"threshold {record.metric('threshold'):.4f} (tuned after fit).\n"
         f"# Retrain: python -m tagger.cli fit --config best.yaml\n"
@@ -83,15 +121,18 @@ def best_config(base_args: list[str], trial: FrozenTrial) -> str:
     return header + record.config
 
 
-def export_best_model(best: FrozenTrial | None, output_dir: Path) -> None:
-    """best.ckpt is the inference part of the best trial's model (tagger.loading.save_lean); the full
+def own_model(best: FrozenTrial, output_dir: Path) -> Path | None:
+    """The trial's own model file, kept by a single-split single-objective study for the best trial so far."""
+    source = output_dir / "models" / f"trial_{best.number}.ckpt"
+    return source if source.exists() else None
+
+
+def export_best_model(best: FrozenTrial, output_dir: Path) -> None:
+    """best.ckpt is the inference part of the trial's own model (tagger.loading.save_lean); the full
     checkpoint stays in models/, the models of trials it beat are deleted."""
-    models = output_dir / "models"
-    source = models / f"trial_{best.number}.ckpt" if best else None
-    if source is None or not source.exists():
-        return
+    source = own_model(best, output_dir)
     save_lean(source, output_dir / "best.ckpt")
-    for other in models.glob("*.ckpt"):
+    for other in (output_dir / "models").glob("*.ckpt"):
         if other != source:
             other.unlink()
 
@@ -148,34 +189,76 @@ def _family_lines(study: optuna.Study, best: FrozenTrial) -> list[str]:
         "",
         "## Network families",
         "",
-        "| family | trials | best trial | objective | minus the winner |",
+        "| family | trials | best trial | validation F1 | minus the winner |",
         "|---|---|---|---|---|",
     ]
     for family in families:
         trials = [t for t in complete if t.params["model.net"] == family]
-        top = max(trials, key=lambda t: t.value)
-        lines.append(f"| {family} | {len(trials)} | {top.number} | {top.value:.4f} | {top.value - best.value:+.4f} |")
+        top = max(trials, key=f1)
+        gap = f1(top) - f1(best)
+        lines.append(f"| {family} | {len(trials)} | {top.number} | {f1(top):.4f} | {gap:+.4f} |")
     return lines
 
 
 def _final_lines(best: FrozenTrial, final: dict | None, cv: int) -> list[str]:
+    """best.ckpt is the trial's own model (final is None, built), or its config refitted (final: its figures)."""
     lines = ["", "## The model in best.ckpt", ""]
-    if cv == 1:
-        return [*lines, f"Trial {best.number}'s own model (the figures above)."]
     if final is None:
+        return [*lines, f"Trial {best.number}'s own model (the figures above)."]
+    if not final:
         return [
             *lines,
             "Not built (the run was stopped); rerun the command, or `python -m tagger.cli fit --config best.yaml`.",
         ]
-    ensemble = TrialRecord.of(best).metric("test_f1")
+    own = TrialRecord.of(best).metric("test_f1")
+    compared = (
+        f"For comparison, the mean of its {cv} fold models' probabilities (an ensemble) scored test macro F1 "
+        f"{own:.4f} at the out-of-fold threshold."
+        if cv > 1
+        else f"The trial's own model, which the study did not keep, scored test macro F1 {own:.4f}."
+    )
     return [
         *lines,
         f"Trial {best.number}'s config refitted on the train split by `python -m tagger.cli fit --config best.yaml` "
         f"({final['epochs']} epochs): test precision {final['precision']:.4f}, recall {final['recall']:.4f}, "
         f"macro F1 {final['f1']:.4f}, weighted F1 {final['f1_weighted']:.4f}.",
-        f"For comparison, the mean of its {cv} fold models' probabilities (an ensemble) scored test macro F1 "
-        f"{ensemble:.4f} at the out-of-fold threshold.",
+        compared,
     ]
+
+
+def _front_lines(study: optuna.Study, front: pd.DataFrame) -> list[str]:
+    """The Pareto front as a table, and what the cheapest model on it gives up against the most accurate."""
+    names = study.metric_names or []
+    lines = [
+        "",
+        f"## Pareto front ({', '.join(names)}): {len(front)} trials, in {FRONT}",
+        "",
+        "No other complete trial is at least as good on every objective and better on one. Costs are measured before "
+        "training: CPU, one thread, the first validation texts, median of timed runs (tagger.tune.cost).",
+        "",
+        "| trial | val F1 | ms/text, batch 1 | ms/text, batch 64 | parameters | model bytes | test F1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    if front.empty:
+        return [*lines[:2], "No trial has completed yet."]
+    for row in front.itertuples():
+        lines.append(
+            f"| {row.number} | {row.val_f1:.4f} | {row.latency_ms:.3f} | {row.latency_ms_b64:.3f} | "
+            f"{int(row.num_params):,} | {int(row.size_bytes):,} | {row.test_f1:.4f} |"
+        )
+    top = front.iloc[0]
+    for metric in names[1:]:
+        cheapest = front.sort_values([metric, "val_f1"], ascending=[True, False]).iloc[0]
+        if cheapest.number == top.number:
+            lines.append(f"\nThe most accurate trial on the front, {int(top.number)}, also has the lowest {metric}.")
+            continue
+        val_gap, test_gap = top.val_f1 - cheapest.val_f1, top.test_f1 - cheapest.test_f1
+        lines.append(
+            f"\nThe lowest {metric} on the front, trial {int(cheapest.number)} ({cheapest[metric]:.4g}), gives up "
+            f"{val_gap:.4f} validation F1 and {test_gap:.4f} test F1 against the most accurate, trial "
+            f"{int(top.number)} ({metric} {top[metric]:.4g}, {top[metric] / cheapest[metric]:.1f}x)."
+        )
+    return lines
 
 
 def summary(
@@ -188,13 +271,18 @@ def summary(
     final: dict | None = None,
     cv: int = 1,
     fixed: dict[str, str] | None = None,
+    pick: str = "f1",
+    front: pd.DataFrame | None = None,
 ) -> str:
+    """final: the refit's test figures, {} when it was not built, None when best.ckpt is the trial's own."""
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
+    rejected = sum("rejected" in t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
     lines = [
         f"# Study {study.study_name}",
         "",
         f"- storage: {storage}",
-        f"- trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
+        f"- trials: {counts['COMPLETE']} complete, {counts['PRUNED'] - rejected} pruned, "
+        f"{rejected} rejected before training (over a --max-* budget), {counts['FAIL']} failed"
         + (f", {counts['RUNNING']} running" if counts["RUNNING"] else ""),
         f"- wall time of this run: {wall_s:.0f} s; sum of trial durations: "
         f"{sum((t.duration.total_seconds() for t in study.trials if t.duration), 0.0):.0f} s",
@@ -203,17 +291,23 @@ def summary(
         lines.append(
             "- fixed settings (searched keys override them): " + ", ".join(f"{k}={v}" for k, v in fixed.items())
         )
+    if front is not None:
+        lines += _front_lines(study, front)
     if best is None:
         return "\n".join([*lines, "", "No trial has completed yet.", *_baseline_lines(baseline_fig, None)]) + "\n"
     record = TrialRecord.of(best)
+    heading = f"## Best trial: {best.number}" if pick == "f1" else f"## Picked trial (--pick {pick}): {best.number}"
     lines += [
         "",
-        f"## Best trial: {best.number}",
+        heading,
         "",
-        f"- validation macro F1 (the objective): {best.value:.4f}",
+        f"- validation macro F1: {f1(best):.4f}",
         f"- test: precision {record.metric('test_precision'):.4f}, recall {record.metric('test_recall'):.4f}, "
         f"macro F1 {record.metric('test_f1'):.4f}",
         f"- threshold {record.metric('threshold'):.4f}, epochs {record.epochs if record.epochs is not None else '?'}",
+        f"- cost: {record.metric('latency_ms'):.3f} ms/text at batch 1, {record.metric('latency_ms_b64'):.3f} at "
+        f"batch 64 (CPU, one thread), {record.metric('num_params'):,.0f} parameters, "
+        f"{record.metric('size_bytes'):,.0f} bytes",
         "",
         "| param | value |",
         "|---|---|",
@@ -229,34 +323,43 @@ def summary(
 
 def write_outputs(
     study: optuna.Study,
+    best: FrozenTrial | None,
     output_dir: Path,
     base_args: list[str],
     storage: StorageURL,
     wall_s: float,
     cv: int = 1,
     build_final: bool = True,
+    pick: str = "f1",
 ) -> list[Path]:
-    """Write the outputs; returns the files to attach to the study's tracked record. With cv > 1 best.ckpt
-    is the winner refitted (tagger.tune.final), unless build_final is off (a stopped run)."""
+    """Write the outputs for ``best`` (the picked trial); returns the files to attach to the study's tracked
+    record. best.ckpt is the trial's own model when the study kept it (a single split, single objective),
+    else its config refitted (tagger.tune.final), unless build_final is off (a stopped run)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    best = best_trial(study)
     write_atomic(output_dir / "trials.csv", trials_table(study).to_csv(index=False))
+    front = None
+    if is_multi_objective(study):
+        front = front_table(study)
+        write_atomic(output_dir / FRONT, front.to_csv(index=False))
     skipped = write_plots(study, output_dir)
     final = None
     if best is not None:
         write_atomic(output_dir / "best.yaml", best_config(base_args, best))
-        if cv > 1 and build_final:
-            final = refit(best, output_dir)
-    export_best_model(best, output_dir)
+        if cv == 1 and own_model(best, output_dir):
+            export_best_model(best, output_dir)
+        else:
+            final = refit(best, output_dir) if build_final else {}
     report = best_model_report(output_dir)
     base = build(base_args)
     figures = baseline_figures(base.datamodule)
     fixed = fixed_settings(base.config.as_dict())
-    write_atomic(output_dir / "summary.md", summary(study, best, storage, wall_s, skipped, figures, final, cv, fixed))
+    text = summary(study, best, storage, wall_s, skipped, figures, final, cv, fixed, pick, front)
+    write_atomic(output_dir / "summary.md", text)
     return [
         *sorted(output_dir.glob("*.html")),
         *output_dir.glob("best.yaml"),
         *([report] if report else []),
+        *([output_dir / FRONT] if front is not None else []),
         output_dir / "trials.csv",
         output_dir / "summary.md",
     ]

@@ -19,6 +19,7 @@ from tagger.tune.definition import check_definition, describe
 from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
 from tagger.tune.interrupt import StopRequest
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
+from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
 from tagger.tune.progress import FINISHED, Progress
 from tagger.tune.record import Outcome, TrialRecord, best_trial
@@ -49,8 +50,11 @@ def make_sampler(name: str, seed: int, trial_number: int) -> optuna.samplers.Bas
     return optuna.samplers.TPESampler(seed=trial_seed)
 
 
-def make_pruner(name: str, cv: int = 1) -> optuna.pruners.BasePruner:
-    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold)."""
+def make_pruner(name: str, cv: int = 1, objectives: int = 1) -> optuna.pruners.BasePruner:
+    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold). Optuna prunes
+    single-objective studies only: a multi-objective study runs every trial to its end."""
+    if objectives > 1:
+        return optuna.pruners.NopPruner()
     if name == "median":  # the seed lesson's settings; with folds, from the second fold on
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5 if cv == 1 else 1)
     if name == "hyperband":
@@ -64,18 +68,30 @@ def open_study(
     storage: optuna.storages.BaseStorage,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
-    """Create the study, or load it to resume: trials already in the storage count towards n_trials."""
+    """Create the study, or load it to resume: trials already in the storage count towards n_trials. A
+    multi-objective study names its values (val_f1, latency_ms, ...) for Optuna's plots and the dashboard."""
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=opts.study_name,
             storage=storage,
-            direction="maximize",
+            directions=[OBJECTIVES[name].direction for name in opts.objectives],
             sampler=make_sampler(opts.sampler, opts.seed, 0),
-            pruner=pruner or make_pruner(opts.pruner, opts.cv),
+            pruner=pruner or make_pruner(opts.pruner, opts.cv, len(opts.objectives)),
             load_if_exists=True,
         )
     except ValueError as err:  # e.g. an existing study with another direction
         raise TaggerError(f"study {opts.study_name!r} in {url}: {err}") from None
+    if len(opts.objectives) > 1 and study.metric_names is None and len(study.directions) == len(opts.objectives):
+        study.set_metric_names([OBJECTIVES[name].metric for name in opts.objectives])
+    return study
+
+
+def study_objective(opts: TuneOptions) -> tuple[str, str | list[str]]:
+    """The objective's description and direction(s), as the study's definition stores them."""
+    if len(opts.objectives) == 1:
+        return objective_name(opts.cv), "maximize"
+    costs = ", ".join(OBJECTIVES[name].label for name in opts.objectives[1:])
+    return f"{objective_name(opts.cv)}; minimise {costs}", [OBJECTIVES[n].direction for n in opts.objectives]
 
 
 def run_trials(
@@ -137,7 +153,13 @@ def run_study(
         die_with_parent(opts.parent_pid)
     url = StorageURL.parse(opts.storage)
     plan = make_plan(
-        base_args, load_search_space(opts.search_space), opts.search_space, opts.cv, check_edges=opts.role == "main"
+        base_args,
+        load_search_space(opts.search_space),
+        opts.search_space,
+        opts.cv,
+        check_edges=opts.role == "main",
+        objectives=opts.objectives,
+        budget=opts.budget,
     )
     if opts.role == "main":
         check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
@@ -150,7 +172,8 @@ def run_study(
         raise TaggerError(f"cannot open Optuna storage {url}: {first_line(err)}; check --storage") from None
     if opts.role == "main":
         space = {key: asdict(param) for key, param in plan.space.items()}
-        check_definition(study, describe(plan.config, space, objective_name(opts.cv), "maximize"), opts.allow_changes)
+        definition = describe(plan.config, space, *study_objective(opts), opts.budget.limits())
+        check_definition(study, definition, opts.allow_changes)
         for point in load_start_points(opts.search_space):  # once: a resumed study has them already
             study.enqueue_trial(point, skip_if_exists=True)
         check_writable(opts.out)
@@ -165,6 +188,12 @@ def run_study(
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
     start, outcome, problem, ran = time.perf_counter(), Outcome.COMPLETE, None, False
     print(f"study {opts.study_name!r} in {url}: {len(study.trials)} trials so far", flush=True)
+    if not plan.prunes and opts.role == "main":
+        print(
+            f"objectives {','.join(opts.objectives)}: every trial runs to its end (Optuna prunes single-objective "
+            "studies only); early stopping still ends each fit",
+            flush=True,
+        )
     try:
         with StopRequest() as stop:
             if opts.workers > 1:
@@ -221,8 +250,9 @@ def finish(
     """Outputs and closed runs. Returns what went wrong, if anything: it must not hide an error in flight."""
     try:
         tracker.reconcile(study.get_trials(deepcopy=False))
-        files = write_outputs(study, opts.out, base_args, url, wall_s, opts.cv, outcome == Outcome.COMPLETE)
-        best = best_trial(study)
+        best = best_trial(study, opts.pick)
+        complete = outcome == Outcome.COMPLETE
+        files = write_outputs(study, best, opts.out, base_args, url, wall_s, opts.cv, complete, str(opts.pick))
         model = opts.out / "best.ckpt"
         tracker.publish(
             None if best is None else TrialRecord.of(best),
@@ -230,8 +260,11 @@ def finish(
             files,
             model=model if model.exists() else None,
             register_model=opts.register_model,
+            front=[t.number for t in study.best_trials] if len(study.directions) > 1 else None,
         )
         print(f"outputs in {opts.out}", flush=True)
+    except TaggerError as err:  # a --pick no trial meets, say
+        return f"outputs not written: {err}"
     except STORAGE_ERRORS:
         return f"outputs not written: {url} is unreachable; rerun the same command when it is back to write them"
     except OSError as err:

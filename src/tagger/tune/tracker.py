@@ -58,9 +58,11 @@ class Tracker(Protocol):
         files: Iterable[Path],
         model: Path | None = None,
         register_model: str | None = None,
+        front: list[int] | None = None,
     ) -> None:
-        """The study's outputs and best trial, on the study's record; ``model`` (the best model file) as the
-        study's model, registered as ``register_model`` if given."""
+        """The study's outputs and best (picked) trial, on the study's record; ``model`` (the best model file)
+        as the study's model, registered as ``register_model`` if given; ``front``: a multi-objective study's
+        Pareto-optimal trial numbers."""
         ...
 
     def end_study(self, outcome: Outcome) -> None: ...
@@ -151,8 +153,9 @@ class MlflowTracker:
         state = {Outcome.COMPLETE: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED}.get(outcome, TrialState.FAIL)
         self.client.set_tag(run_id, "optuna.state", state.name)
         reason = reason or _REASONS.get(outcome)
-        if reason:
-            self.client.set_tag(run_id, "optuna.fail_reason", redact(reason)[:5000])
+        if reason:  # a pruned trial's reason: why it was rejected before training
+            key = "tagger.rejected" if outcome is Outcome.PRUNED else "optuna.fail_reason"
+            self.client.set_tag(run_id, key, redact(reason)[:5000])
         self.client.set_terminated(run_id, _STATUS[outcome])
 
     def reconcile(self, trials: Iterable[FrozenTrial]) -> None:
@@ -169,6 +172,7 @@ class MlflowTracker:
         files: Iterable[Path],
         model: Path | None = None,
         register_model: str | None = None,
+        front: list[int] | None = None,
     ) -> None:
         if not self.parent_id:
             return
@@ -177,6 +181,9 @@ class MlflowTracker:
                 self.client.set_tag(self.parent_id, f"best.{key}", str(value))
             self.client.log_metric(self.parent_id, "best_value", best.metric("val_f1"))
             self.client.set_tag(self.parent_id, "best_trial", str(best_number))
+        if front is not None:  # the front's figures are in pareto.csv, among the files
+            self.client.set_tag(self.parent_id, "pareto_front", ",".join(map(str, sorted(front))))
+            self.client.log_metric(self.parent_id, "pareto_front_size", len(front))
         for path in files:
             self.client.log_artifact(self.parent_id, str(path))
         if best is not None and model is not None and model.exists():

@@ -95,9 +95,9 @@ class TrialRun:
         if outcome is Outcome.COMPLETE:
             self._keep_if_best()
         if self.record.run_id:
-            if outcome is Outcome.COMPLETE:
+            if outcome in (Outcome.COMPLETE, Outcome.PRUNED):  # a pruned or rejected trial: its costs
                 self.tracker.log_metrics(self.record.run_id, {f"final/{k}": v for k, v in self.record.metrics.items()})
-            reason = f"{type(err).__name__}: {err}" if outcome is Outcome.FAILED else None
+            reason = f"{type(err).__name__}: {err}" if outcome is Outcome.FAILED else self.record.rejected
             self.tracker.end_trial(self.record.run_id, outcome, reason)
         if outcome is Outcome.INTERRUPTED:  # the folder stays: a rerun resumes the queued retry from it
             self.retry(self.trial.study, self.trial.study._storage.get_trial(self.trial._trial_id))
@@ -109,9 +109,13 @@ class TrialRun:
             raise KeyboardInterrupt from None
 
     def _keep_if_best(self) -> None:
-        """Keep the model of a trial that beats every finished one; the report keeps only the best's."""
-        best = best_trial(self.trial.study)
-        if self.checkpoint and (best is None or self.record.metric("val_f1") > best.value):
+        """Keep the model of a trial that beats every finished one; the report keeps only the best's. A
+        multi-objective study keeps none (its pick is made at the end): the report refits the picked trial."""
+        study = self.trial.study
+        if len(study.directions) > 1:
+            return
+        best = best_trial(study)
+        if self.checkpoint and (best is None or self.record.metric("val_f1") > best.values[0]):
             models = self.output_dir / "models"
             models.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.checkpoint, models / f"trial_{self.trial.number}.ckpt")

@@ -1,0 +1,75 @@
+"""What a model costs to serve, measured before it trains: CPU latency per text and size.
+
+Both depend on the architecture only, not on the weights, so an untrained model gives the trained one's
+figures, and a model over budget is rejected before it costs a fit. Every trial is measured the same way:
+the first LATENCY_TEXTS texts of the validation split, raw text in and probabilities out (cleaning, encoding,
+forward pass: what `tagger.predict` and the served model run), one CPU thread, at batch 1 (the objective: a
+service tagging one project at a time) and at batch 64 (bulk tagging), the median of REPEATS timed runs
+after a warm-up.
+"""
+
+import io
+import statistics
+import time
+from collections.abc import Callable
+
+import lightning
+import torch
+
+from tagger.cli import TaggerCLI
+from tagger.data.datamodule import TaggerDataModule
+from tagger.loading import Tagger
+from tagger.module import THRESHOLD_TUNED
+
+LATENCY_TEXTS = 64  # the batch-64 figure times them all at once; batch 1 times the first SINGLE_TEXTS one by one
+SINGLE_TEXTS = 16
+REPEATS = 5
+THREADS = 1
+
+
+def _median_seconds(run: Callable[[], object]) -> float:
+    run()  # warm-up: first-call allocations and look-up tables
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def lean_bytes(cli: TaggerCLI) -> int:
+    """Bytes of the model file predict loads (weights, hyperparameters, encoder, classes), as
+    tagger.loading.save_lean writes it after training."""
+    buffer = io.BytesIO()
+    state = {
+        "state_dict": cli.model.state_dict(),
+        "hyper_parameters": dict(cli.model.hparams),
+        TaggerDataModule.__qualname__: cli.datamodule.state_dict(),
+        THRESHOLD_TUNED: True,
+        "pytorch-lightning_version": lightning.__version__,
+    }
+    torch.save(state, buffer)
+    return buffer.tell()
+
+
+@torch.no_grad()
+def measure(cli: TaggerCLI) -> dict[str, float]:
+    """latency_ms (batch 1) and latency_ms_b64, in ms per text; num_params; size_bytes."""
+    dm, module = cli.datamodule, cli.model
+    texts = [dm.corpus.texts[i] for i in dm.corpus.splits["val"][:LATENCY_TEXTS]]
+    tagger = Tagger(module, dm.cleaning, dm.encoder, dm.classes, dm.label_mapping)
+    threads, training = torch.get_num_threads(), module.training
+    torch.set_num_threads(THREADS)
+    module.eval()
+    try:
+        single = _median_seconds(lambda: tagger.predict_proba(texts[:SINGLE_TEXTS], batch_size=1))
+        batch = _median_seconds(lambda: tagger.predict_proba(texts, batch_size=LATENCY_TEXTS))
+    finally:
+        torch.set_num_threads(threads)
+        module.train(training)
+    return {
+        "latency_ms": 1000 * single / min(SINGLE_TEXTS, len(texts)),
+        "latency_ms_b64": 1000 * batch / len(texts),
+        "num_params": float(sum(p.numel() for p in module.parameters())),
+        "size_bytes": float(lean_bytes(cli)),
+    }

@@ -1,0 +1,137 @@
+"""Accuracy against cost: multi-objective studies, their Pareto front, budgets that reject a model before it
+trains, and picking or exporting one trial. Tiny models on the small real data."""
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import tiny_args
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from tagger.cli import build
+from tagger.errors import TaggerError
+from tagger.loading import Tagger, save_lean
+from tagger.tune.cost import measure
+from tagger.tune.objectives import Pick
+from tagger.tune.options import TuneOptions
+from tagger.tune.runner import run_study
+
+# Two sizes run first (a small and a large hidden layer), then the sampler's choices.
+SPACE = {
+    "start": [{"model.net.hidden_dim": 8, "model.lr": 0.01}, {"model.net.hidden_dim": 256, "model.lr": 0.01}],
+    "model.net.hidden_dim": {"type": "categorical", "choices": [8, 256]},
+    "model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
+}
+
+
+@pytest.fixture
+def options(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    return TuneOptions(
+        n_trials=3,
+        study_name="mo",
+        storage=f"{tmp_path}/optuna.journal",
+        search_space=str(space),
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        output_dir=str(tmp_path / "out"),
+        cv=1,
+        objectives=("f1", "latency"),
+    )
+
+
+@pytest.fixture
+def base_args(data_dir, tmp_path):
+    return tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "2")
+
+
+def dominates(a: pd.Series, b: pd.Series) -> bool:
+    """a is at least as good as b on both objectives (F1 up, latency down) and better on one."""
+    at_least = a.values_val_f1 >= b.val_f1 and a.values_latency_ms <= b.latency_ms
+    return at_least and (a.values_val_f1 > b.val_f1 or a.values_latency_ms < b.latency_ms)
+
+
+@pytest.mark.slow
+def test_a_multi_objective_study_writes_a_front_that_trials_csv_agrees_with(options, base_args):
+    study = run_study(options, base_args)
+    out = options.out
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_f1", "latency_ms"]
+    front, trials = pd.read_csv(out / "pareto.csv"), pd.read_csv(out / "trials.csv")
+    assert len(front) >= 1 and set(front.number) == {t.number for t in study.best_trials}
+    assert (trials.state == "COMPLETE").sum() == 3  # nothing pruned: Optuna prunes single-objective studies only
+    by_number = trials.set_index("number")
+    for row in front.itertuples():
+        listed = by_number.loc[row.number]
+        assert listed.values_val_f1 == row.val_f1 and listed.values_latency_ms == row.latency_ms
+        assert listed.user_attrs_num_params == row.num_params and listed.user_attrs_test_f1 == row.test_f1
+    complete = trials[trials.state == "COMPLETE"]
+    assert not any(dominates(t, f) for _, f in front.iterrows() for _, t in complete.iterrows())
+    # the two sizes cost differently, and each cost is the model's own
+    small, large = (by_number.loc[n] for n in (0, 1))
+    assert small.user_attrs_num_params < large.user_attrs_num_params
+    assert small.user_attrs_size_bytes < large.user_attrs_size_bytes
+
+    summary = (out / "summary.md").read_text()
+    assert "## Pareto front (val_f1, latency_ms)" in summary and (out / "pareto_front.html").exists()
+    most_accurate = int(front.number.iloc[0])
+    assert f"# Best trial {most_accurate} of study" in (out / "best.yaml").read_text()
+    assert json.loads((out / "best.json").read_text())["trial"] == most_accurate  # refitted: no trial model kept
+    assert Tagger.load(out / "best.ckpt").classes
+
+    client = MlflowClient(options.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("mo").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.tags["pareto_front"] == ",".join(map(str, sorted(front.number)))
+    assert "pareto.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    for run in runs:
+        if run is not parent:
+            number = int(run.data.tags["optuna.trial_number"])
+            assert run.data.metrics["final/latency_ms"] == by_number.loc[number].values_latency_ms
+
+    # export another trial: the same command with --pick trial=N runs no trial and hands that one over
+    other = next(n for n in by_number.index if n != most_accurate)
+    options.pick = Pick(trial=int(other))
+    assert len(run_study(options, base_args).trials) == 3
+    assert f"# Best trial {other} of study" in (out / "best.yaml").read_text()
+    assert json.loads((out / "best.json").read_text())["trial"] == other
+    assert f"## Picked trial (--pick trial={other}): {other}" in (out / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_model_over_budget_is_rejected_before_it_trains(options, base_args):
+    small = build([*base_args, "--model.net.hidden_dim", "8"]).model
+    options.objectives, options.n_trials = ("f1",), 2
+    options.max_params = sum(p.numel() for p in small.parameters())  # the small model fits, the large does not
+    fitted, rejected = run_study(options, base_args).trials
+    assert fitted.state == TrialState.COMPLETE and fitted.user_attrs["epochs"] == 2
+    assert rejected.state == TrialState.PRUNED and "epochs" not in rejected.user_attrs  # never trained
+    assert rejected.user_attrs["rejected"].startswith("over budget: num_params")
+    assert rejected.constraints["num_params"] > 0 >= fitted.constraints["num_params"]  # what the sampler reads
+    assert "1 rejected before training" in (options.out / "summary.md").read_text()
+    client = MlflowClient(options.tracking_uri)
+    run = client.get_run(rejected.user_attrs["mlflow_run_id"])
+    assert run.data.tags["tagger.rejected"] == rejected.user_attrs["rejected"] and run.info.status == "FINISHED"
+
+
+def test_a_study_reopened_with_other_objectives_is_refused(options, base_args):
+    optuna.create_study(study_name="mo", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(options.storage)), direction="maximize")  # fmt: skip
+    with pytest.raises(TaggerError, match="is a maximize study; this run asks for maximize/minimize"):
+        run_study(options, base_args)
+
+
+def test_costs_are_the_model_s_own(trained):
+    cli, checkpoint = trained
+    threads = torch.get_num_threads()
+    cost = measure(cli)
+    assert cost["num_params"] == sum(p.numel() for p in cli.model.parameters())
+    assert cost["latency_ms"] > 0 and cost["latency_ms_b64"] > 0
+    lean = checkpoint.with_name("lean.ckpt")
+    save_lean(checkpoint, lean)
+    assert abs(cost["size_bytes"] - lean.stat().st_size) < 1024  # the zip entries are named after the file
+    assert torch.get_num_threads() == threads
