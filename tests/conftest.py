@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from tagger.data.download import ensure_dataset
 from tagger.errors import TaggerError
@@ -60,6 +61,26 @@ def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
         "--trainer.default_root_dir", str(root),
         *extra,
     ]  # fmt: skip
+
+
+def tune_options(tmp_path: Path, space: dict, **overrides):
+    """TuneOptions of a small single-split study kept in tmp_path: its search space file, storage, tracking
+    store and outputs."""
+    from tagger.tune.options import TuneOptions
+
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    return TuneOptions(
+        **{
+            "n_trials": 3,
+            "study_name": "t",
+            "storage": f"sqlite:///{tmp_path}/optuna.db",
+            "search_space": str(tmp_path / "space.yaml"),
+            "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+            "output_dir": str(tmp_path / "out"),
+            "cv": 1,
+        }
+        | overrides
+    )
 
 
 @pytest.fixture(scope="session")

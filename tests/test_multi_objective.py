@@ -7,8 +7,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-import yaml
-from conftest import tiny_args
+from conftest import tiny_args, tune_options
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -17,7 +16,6 @@ from tagger.errors import TaggerError
 from tagger.loading import Tagger, save_lean
 from tagger.tune.cost import measure
 from tagger.tune.objectives import Pick
-from tagger.tune.options import TuneOptions
 from tagger.tune.runner import run_study
 
 # Two sizes run first (a small and a large hidden layer), then the sampler's choices.
@@ -30,17 +28,8 @@ SPACE = {
 
 @pytest.fixture
 def options(tmp_path):
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(SPACE))
-    return TuneOptions(
-        n_trials=3,
-        study_name="mo",
-        storage=f"{tmp_path}/optuna.journal",
-        search_space=str(space),
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-        output_dir=str(tmp_path / "out"),
-        cv=1,
-        objectives=("f1", "latency"),
+    return tune_options(
+        tmp_path, SPACE, study_name="mo", storage=f"{tmp_path}/optuna.journal", objectives=("f1", "latency")
     )
 
 

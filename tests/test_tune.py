@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO, tiny_args
+from conftest import REPO, tiny_args, tune_options
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -42,17 +42,7 @@ class PruneTrials(optuna.pruners.BasePruner):
 
 @pytest.fixture
 def options(tmp_path):
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(SPACE))
-    return TuneOptions(
-        n_trials=3,
-        study_name="t",
-        storage=f"sqlite:///{tmp_path}/optuna.db",
-        search_space=str(space),
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-        output_dir=str(tmp_path / "out"),
-        cv=1,
-    )
+    return tune_options(tmp_path, SPACE)
 
 
 @pytest.fixture
