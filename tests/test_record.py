@@ -54,18 +54,18 @@ def costed(f1: float, latency_ms: float, state: TrialState = TrialState.COMPLETE
 
 def test_a_pick_rule_chooses_the_most_accurate_trial_within_its_budget():
     study = optuna.create_study(directions=["maximize", "minimize"])
-    for f1, latency in [(0.70, 8.0), (0.66, 2.0), (0.60, 0.5), (0.50, 3.0)]:
+    for f1, latency in [(0.70, 9.0), (0.70, 8.0), (0.66, 2.0), (0.60, 0.5), (0.50, 3.0)]:
         study.add_trial(costed(f1, latency))
     study.add_trial(costed(0.9, 0.1, TrialState.PRUNED))  # rejected or pruned: never picked
-    assert best_trial(study).number == 0  # the front's most accurate
-    assert best_trial(study, Pick.parse("latency_ms<=2")).number == 1
-    assert best_trial(study, Pick.parse("latency_ms<=1")).number == 2
-    assert best_trial(study, Pick.parse("trial=3")).number == 3  # any complete trial, on the front or not
+    assert best_trial(study).number == 1  # the front's most accurate: as accurate as trial 0, and faster
+    assert best_trial(study, Pick.parse("latency_ms<=2")).number == 2
+    assert best_trial(study, Pick.parse("latency_ms<=1")).number == 3
+    assert best_trial(study, Pick.parse("trial=4")).number == 4  # any complete trial, on the front or not
     with pytest.raises(
         TaggerError, match=r"no complete trial meets --pick latency_ms<=0.1 \(the lowest: latency_ms 0.5"
     ):
         best_trial(study, Pick.parse("latency_ms<=0.1"))
-    with pytest.raises(TaggerError, match="trial=4: that trial is pruned"):
-        best_trial(study, Pick.parse("trial=4"))
-    with pytest.raises(TaggerError, match="trial=9: the study has trials 0 to 4"):
+    with pytest.raises(TaggerError, match="trial=5: that trial is pruned"):
+        best_trial(study, Pick.parse("trial=5"))
+    with pytest.raises(TaggerError, match="trial=9: the study has trials 0 to 5"):
         best_trial(study, Pick.parse("trial=9"))

@@ -74,7 +74,8 @@ class TrialRecord:
 
 def best_trial(study: optuna.Study, pick: Pick | None = None) -> FrozenTrial | None:
     """The complete trial the pick rule chooses: by default the highest validation F1, which is values[0] in
-    every study (F1 is the first objective). None before the first; study.best_trial raises on a front."""
+    every study (F1 is the first objective), the cheaper on a tie. None before the first; study.best_trial
+    raises on a front."""
     pick = pick or Pick()
     if pick.trial is not None:
         return _numbered(study, pick.trial)
@@ -84,7 +85,13 @@ def best_trial(study: optuna.Study, pick: Pick | None = None) -> FrozenTrial | N
         lowest = {m: min(float(t.user_attrs.get(m, math.inf)) for t in completed) for m, _ in pick.budgets}
         shown = ", ".join(f"{metric} {value:g}" for metric, value in lowest.items())
         raise TaggerError(f"no complete trial meets --pick {pick} (the lowest: {shown}); relax the budget")
-    return max(admitted, key=lambda t: t.values[0]) if admitted else None
+    return max(admitted, key=_accuracy_then_cost) if admitted else None
+
+
+def _accuracy_then_cost(trial: FrozenTrial) -> tuple[float, ...]:
+    """Highest F1 first; among equal F1 the lower costs (a multi-objective study minimises every value after
+    F1), so the pick is on the front, not a trial an equally accurate, cheaper one dominates."""
+    return (trial.values[0], *(-value for value in trial.values[1:]))
 
 
 def _numbered(study: optuna.Study, number: int) -> FrozenTrial:
