@@ -252,11 +252,11 @@ def _front_lines(study: optuna.Study, front: pd.DataFrame) -> list[str]:
         if cheapest.number == top.number:
             lines.append(f"\nThe most accurate trial on the front, {int(top.number)}, also has the lowest {metric}.")
             continue
-        val_gap, test_gap = top.val_f1 - cheapest.val_f1, top.test_f1 - cheapest.test_f1
+        val_gap, test_gap = cheapest.val_f1 - top.val_f1, cheapest.test_f1 - top.test_f1
         lines.append(
-            f"\nThe lowest {metric} on the front, trial {int(cheapest.number)} ({cheapest[metric]:.4g}), gives up "
-            f"{val_gap:.4f} validation F1 and {test_gap:.4f} test F1 against the most accurate, trial "
-            f"{int(top.number)} ({metric} {top[metric]:.4g}, {top[metric] / cheapest[metric]:.1f}x)."
+            f"\nThe lowest {metric} on the front, trial {int(cheapest.number)} ({metric} {cheapest[metric]:.4g}), "
+            f"against the most accurate, trial {int(top.number)} ({metric} {top[metric]:.4g}, "
+            f"{top[metric] / cheapest[metric]:.1f}x): validation F1 {val_gap:+.4f}, test F1 {test_gap:+.4f}."
         )
     return lines
 
