@@ -27,7 +27,7 @@ from tagger.module import THRESHOLD_TUNED
 
 LATENCY_TEXTS = 64  # the batch-64 figure times them all at once; batch 1 times the first SINGLE_TEXTS one by one
 SINGLE_TEXTS = 16
-REPEATS = 5
+REPEATS = 25  # this VM's speed drifts within a second: the median of 5 runs of one model spread 1.5x, of 25 1.15x
 THREADS = 1
 
 
