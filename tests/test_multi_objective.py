@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from tagger.cli import build
 from tagger.errors import TaggerError
 from tagger.loading import Tagger, save_lean
-from tagger.tune.cost import measure
+from tagger.tune.cost import architecture, measure
 from tagger.tune.objectives import Pick
 from tagger.tune.runner import run_study
 
@@ -60,10 +60,13 @@ def test_a_multi_objective_study_writes_a_front_that_trials_csv_agrees_with(opti
         assert listed.user_attrs_num_params == row.num_params and listed.user_attrs_test_f1 == row.test_f1
     complete = trials[trials.state == "COMPLETE"]
     assert not any(dominates(t, f) for _, f in front.iterrows() for _, t in complete.iterrows())
-    # the two sizes cost differently, and each cost is the model's own
-    small, large = (by_number.loc[n] for n in (0, 1))
+    # the two sizes cost differently; a third trial repeats one of them and takes its costs (timed once)
+    small, large, third = (by_number.loc[n] for n in (0, 1, 2))
     assert small.user_attrs_num_params < large.user_attrs_num_params
     assert small.user_attrs_size_bytes < large.user_attrs_size_bytes
+    twin, other = (small, large) if third["params_model.net.hidden_dim"] == 8 else (large, small)
+    assert third.user_attrs_architecture == twin.user_attrs_architecture != other.user_attrs_architecture
+    assert third.values_latency_ms == twin.values_latency_ms
 
     summary = (out / "summary.md").read_text()
     assert "## Pareto front (val_f1, latency_ms)" in summary and (out / "pareto_front.html").exists()
@@ -124,3 +127,13 @@ def test_costs_are_the_model_s_own(trained):
     save_lean(checkpoint, lean)
     assert abs(cost["size_bytes"] - lean.stat().st_size) < 1024  # the zip entries are named after the file
     assert torch.get_num_threads() == threads
+
+
+def test_an_architecture_is_what_serving_costs_depend_on(base_args):
+    def arch(*extra: str) -> str:
+        return architecture(build([*base_args, *extra]))
+
+    same = arch()
+    assert arch("--model.net.dropout_p", "0.1", "--model.lr", "0.01") == same  # inactive at inference, or training
+    assert arch("--model.net.activation", "none") == same  # a default spelled out
+    assert arch("--model.net.hidden_dim", "16") != same

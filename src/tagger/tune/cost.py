@@ -10,9 +10,16 @@ after a warm-up.
 The clock is the process's CPU time, not the wall clock: other processes on the machine (a test suite,
 another worker) stretch the wall time of a run but hardly its CPU time, and a study compares models timed
 hours apart. On an idle machine the two agree within a few percent (README, "Accuracy against cost").
+
+Even so, one model timed twice on this VM can differ by a third. A study therefore times each architecture
+once: a trial whose architecture an earlier trial already measured takes that trial's costs, so models that
+are the same to serve cost the same, and the front is not decided by timing noise between twins.
 """
 
+import hashlib
+import inspect
 import io
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -54,6 +61,21 @@ def lean_bytes(cli: TaggerCLI) -> int:
     }
     torch.save(state, buffer)
     return buffer.tell()
+
+
+def architecture(cli: TaggerCLI) -> str:
+    """A short fingerprint of what the costs depend on: the network's class and every argument it was built
+    with (its defaults included) but dropout, inactive at inference; and the input features' settings."""
+    net, hparams, data = cli.model.net, cli.model.hparams, cli.config["data"]
+    defaults = {
+        name: param.default
+        for name, param in inspect.signature(type(net)).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
+    args = defaults | hparams["net"].get("init_args", {}) | {"vocab_size": hparams["vocab_size"]}
+    features = {"features": data.features} | ({"tfidf": vars(data.tfidf)} if data.features == "tfidf" else {})
+    key = [type(net).__qualname__, {k: v for k, v in args.items() if "dropout" not in k}, features]
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @torch.no_grad()

@@ -19,8 +19,8 @@ from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
 from tagger.lineage import lineage
 from tagger.metrics import best_threshold, class_thresholds, classification_report
-from tagger.tune.cost import measure
-from tagger.tune.objectives import OBJECTIVES, Budget
+from tagger.tune.cost import architecture, measure
+from tagger.tune.objectives import COST_METRICS, OBJECTIVES, Budget
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
 from tagger.tune.storage import first_line
 from tagger.tune.trial_run import TrialRun
@@ -148,9 +148,11 @@ def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float | li
 
 
 def admit(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, cli: TaggerCLI) -> None:
-    """Record the untrained model's costs on the trial, and its budget excess as Optuna constraints (the
-    sampler then steers away from it); a model over budget ends here, pruned and marked rejected."""
-    run.record.metrics = measure(cli)
+    """Record the untrained model's costs on the trial (an earlier trial's, if it measured this architecture),
+    and its budget excess as Optuna constraints (the sampler then steers away from it); a model over budget
+    ends here, pruned and marked rejected."""
+    run.record.architecture = architecture(cli)
+    run.record.metrics = measured(trial.study, run.record.architecture) or measure(cli)
     run.record.save(trial)
     excess = plan.budget.excess(run.record.metrics)
     for metric, value in excess.items():
@@ -160,6 +162,15 @@ def admit(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, cli: TaggerCLI) -
     if over:
         run.record.rejected = "over budget: " + ", ".join(over)
         raise optuna.TrialPruned(run.record.rejected)
+
+
+def measured(study: optuna.Study, arch: str) -> dict[str, float] | None:
+    """The costs a trial of the study recorded for this architecture, if any did."""
+    for other in study.get_trials(deepcopy=False):
+        attrs = other.user_attrs
+        if attrs.get("architecture") == arch and all(metric in attrs for metric in COST_METRICS):
+            return {metric: float(attrs[metric]) for metric in COST_METRICS}
+    return None
 
 
 def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> None:

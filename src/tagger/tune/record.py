@@ -30,6 +30,7 @@ _ATTRS = {
     "retry_of": "retry_of",
     "resumed_from_epoch": "resumed_from_epoch",
     "rejected": "rejected",
+    "architecture": "architecture",
     "config": "config",
 }
 
@@ -50,6 +51,7 @@ class TrialRecord:
     retry_of: int | None = None
     resumed_from_epoch: int | None = None
     rejected: str | None = None  # why the model was not trained: over a --max-* budget
+    architecture: str | None = None  # what its costs depend on (tagger.tune.cost.architecture), as a hash
     config: str | None = None  # the full resolved fit config (YAML) the trial trained with
 
     def save(self, trial: optuna.Trial) -> None:
