@@ -29,7 +29,7 @@ import torch
 
 from tagger.cli import TaggerCLI
 from tagger.data.datamodule import TaggerDataModule
-from tagger.loading import Tagger
+from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.module import THRESHOLD_TUNED
 
 LATENCY_TEXTS = 64  # the batch-64 figure times them all at once; batch 1 times the first SINGLE_TEXTS one by one
@@ -59,7 +59,7 @@ def lean_bytes(cli: TaggerCLI) -> int:
         THRESHOLD_TUNED: True,
         "pytorch-lightning_version": lightning.__version__,
     }
-    torch.save(state, buffer)
+    torch.save({key: state[key] for key in INFERENCE_KEYS}, buffer)  # a key added to the file must be added here
     return buffer.tell()
 
 

@@ -6,7 +6,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.tune.record import TrialRecord, best_trial
+from tagger.tune.record import TrialRecord, best_trial, is_multi_objective
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -63,7 +63,7 @@ class Progress:
             value = " ".join(f"{name}={v:.4g}" for name, v in zip(names, trial.values, strict=True))
         else:
             value = f"{trial.value:.4f}"
-        if len(study.directions) > 1:
+        if is_multi_objective(study):
             best_text = f"front: {len(study.best_trials)} trials"
         else:
             best = best_trial(study)

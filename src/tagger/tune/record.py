@@ -74,6 +74,15 @@ class TrialRecord:
         return self.metrics.get(name, math.nan)
 
 
+def is_multi_objective(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
+
+
+def f1(trial: FrozenTrial) -> float:
+    """Validation F1: the objective of every study, and the first of a multi-objective one."""
+    return trial.values[0]
+
+
 def best_trial(study: optuna.Study, pick: Pick | None = None) -> FrozenTrial | None:
     """The complete trial the pick rule chooses: by default the highest validation F1, which is values[0] in
     every study (F1 is the first objective), the cheaper on a tie. None before the first; study.best_trial
@@ -93,7 +102,7 @@ def best_trial(study: optuna.Study, pick: Pick | None = None) -> FrozenTrial | N
 def _accuracy_then_cost(trial: FrozenTrial) -> tuple[float, ...]:
     """Highest F1 first; among equal F1 the lower costs (a multi-objective study minimises every value after
     F1), so the pick is on the front, not a trial an equally accurate, cheaper one dominates."""
-    return (trial.values[0], *(-value for value in trial.values[1:]))
+    return (f1(trial), *(-value for value in trial.values[1:]))
 
 
 def _numbered(study: optuna.Study, number: int) -> FrozenTrial:

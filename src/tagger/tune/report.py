@@ -20,7 +20,7 @@ from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
 from tagger.tune.final import refit
 from tagger.tune.objectives import COST_METRICS
-from tagger.tune.record import TrialRecord
+from tagger.tune.record import TrialRecord, f1, is_multi_objective
 from tagger.tune.search_space import to_cli_args
 from tagger.tune.storage import StorageURL
 
@@ -31,15 +31,6 @@ PLOTS = {
     "parallel_coordinate": optuna.visualization.plot_parallel_coordinate,
 }
 FRONT = "pareto.csv"
-
-
-def is_multi_objective(study: optuna.Study) -> bool:
-    return len(study.directions) > 1
-
-
-def f1(trial: FrozenTrial) -> float:
-    """Validation F1: the objective of every study, and the first of a multi-objective one."""
-    return trial.values[0]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -62,8 +53,12 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     # Complete trials first: a pruned trial's value is its last intermediate val/ap, not a validation F1.
     # A multi-objective study's columns are values_<metric>, validation F1 first.
     complete = table["state"] == TrialState.COMPLETE.name
-    f1 = "value" if "value" in table else next(c for c in table if c.startswith("values_"))
-    return table.assign(_complete=complete).sort_values(["_complete", f1], ascending=False).drop(columns="_complete")
+    f1_column = "value" if "value" in table else next(c for c in table if c.startswith("values_"))
+    return (
+        table.assign(_complete=complete)
+        .sort_values(["_complete", f1_column], ascending=False)
+        .drop(columns="_complete")
+    )
 
 
 def front_table(study: optuna.Study) -> pd.DataFrame:

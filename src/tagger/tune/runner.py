@@ -22,7 +22,7 @@ from tagger.tune.objective import TrialPlan, make_plan, objective, objective_nam
 from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
 from tagger.tune.progress import FINISHED, Progress
-from tagger.tune.record import Outcome, TrialRecord, best_trial
+from tagger.tune.record import Outcome, TrialRecord, best_trial, is_multi_objective
 from tagger.tune.report import write_outputs
 from tagger.tune.search_space import load_search_space, load_start_points
 from tagger.tune.storage import (
@@ -260,7 +260,7 @@ def finish(
             files,
             model=model if model.exists() else None,
             register_model=opts.register_model,
-            front=[t.number for t in study.best_trials] if len(study.directions) > 1 else None,
+            front=[t.number for t in study.best_trials] if is_multi_objective(study) else None,
         )
         print(f"outputs in {opts.out}", flush=True)
     except TaggerError as err:  # a --pick no trial meets, say

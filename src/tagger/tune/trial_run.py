@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from tagger.lineage import fixed_settings
 from tagger.tune.interrupt import StopOnRequest, StopRequest, is_interrupt
-from tagger.tune.record import Outcome, TrialRecord, best_trial
+from tagger.tune.record import Outcome, TrialRecord, best_trial, f1, is_multi_objective
 from tagger.tune.storage import WORKER
 from tagger.tune.tracker import Tracker
 
@@ -112,10 +112,10 @@ class TrialRun:
         """Keep the model of a trial that beats every finished one; the report keeps only the best's. A
         multi-objective study keeps none (its pick is made at the end): the report refits the picked trial."""
         study = self.trial.study
-        if len(study.directions) > 1:
+        if is_multi_objective(study):
             return
         best = best_trial(study)
-        if self.checkpoint and (best is None or self.record.metric("val_f1") > best.values[0]):
+        if self.checkpoint and (best is None or self.record.metric("val_f1") > f1(best)):
             models = self.output_dir / "models"
             models.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.checkpoint, models / f"trial_{self.trial.number}.ckpt")
