@@ -255,9 +255,13 @@ class Admission:
         self.held = True
 
     def release(self) -> None:
-        if self.held:
+        if not self.held:
+            return
+        self.held = False
+        # A lost connection: the server ended its session and with it the advisory lock; the error that lost
+        # it is the one to report, not this one.
+        with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
             self._lock(False)
-            self.held = False
 
     def __enter__(self) -> "Admission":
         self.acquire()
