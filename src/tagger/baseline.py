@@ -35,6 +35,9 @@ from tagger.tagging import TaggingModel
 ThresholdSplit = Literal["val", "train"]
 
 DEFAULT_C = 3.0  # the measured yardstick's regularisation (issue 10's table)
+# L-BFGS until the largest gradient entry is below this: scikit-learn's default 1e-4 stops up to 0.04 away from
+# the optimum's probabilities on the development data, which moves which projects cross the threshold.
+TOL = 1e-6
 FORMAT = "tagger-baseline/1"
 META = "meta"  # the .npz entry that marks a baseline: JSON as uint8
 
@@ -164,7 +167,10 @@ def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Tr
     pipeline = Pipeline(
         [
             ("features", FeatureUnion(list(dm.tfidf.vectorizers().items()))),
-            ("classifier", OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced"))),
+            (
+                "classifier",
+                OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", tol=TOL, max_iter=1000)),
+            ),
         ]
     )
     start = time.perf_counter()

@@ -7,8 +7,10 @@ import lightning.pytorch as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics.classification import MultilabelAveragePrecision, MultilabelF1Score
 
+from tagger.errors import TaggerError
 from tagger.metrics import classification_report
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
@@ -21,8 +23,15 @@ THRESHOLD_TUNED = "threshold_tuned"
 #   per_tag:    the seed's class weights, 1 / train count of the tag, on positives and negatives alike;
 #   pos_weight: positives of a tag weighted (negatives / positives), negatives 1 (BCEWithLogitsLoss's pos_weight);
 #   balanced:   positives 1 / (2 rate), negatives 1 / (2 (1 - rate)), scikit-learn's class_weight="balanced"
-#               per tag, which is what the one-vs-rest logistic regression baseline uses.
-Weighting = Literal["per_tag", "pos_weight", "balanced"]
+#               per tag, which is what the one-vs-rest logistic regression baseline uses;
+#   none:       every term 1 (scikit-learn's class_weight=None).
+Weighting = Literal["per_tag", "pos_weight", "balanced", "none"]
+# adam: minibatches, ReduceLROnPlateau, early stopping on val/loss (any network). lbfgs: the whole train split
+# at once, solved to convergence with the L2 penalty of scikit-learn's LogisticRegression(C) (a linear model's
+# optimum, reached in one epoch).
+Solver = Literal["adam", "lbfgs"]
+LBFGS_TOLERANCE_GRAD = 1e-6  # scikit-learn's tol on the largest gradient entry, at which its fit is converged
+LBFGS_TOLERANCE_CHANGE = 1e-9  # float32 loss that stops changing: converged as far as float32 tells
 
 
 def term_weights(
@@ -32,6 +41,8 @@ def term_weights(
     positive_rates: Sequence[float] | None,
 ) -> torch.Tensor:
     """(2, C): the loss weight of a negative and of a positive term of each tag; 1 without the data's figures."""
+    if weighting == "none":
+        return torch.ones(2, num_classes)
     if weighting == "per_tag":
         weight = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         return torch.stack([weight, weight])
@@ -44,10 +55,15 @@ def term_weights(
 
 
 class TaggerModule(L.LightningModule):
-    """Multi-label tagger trained with weighted BCE, Adam and ReduceLROnPlateau on ``val/loss``.
+    """Multi-label tagger trained with weighted BCE: Adam and ReduceLROnPlateau on ``val/loss``, or L-BFGS to
+    convergence (``solver``).
 
     vocab_size, num_classes, class_weights and positive_rates come from the DataModule (linked by the CLI);
     ``weighting`` picks which of them weighs the loss (see Weighting), ``weight_decay`` is Adam's L2 penalty.
+    With ``solver="lbfgs"`` the loss is scikit-learn's logistic regression objective summed over the tags: the
+    weighted log-loss averaged over projects plus ||W||² / (2 C N) on the weights (biases unpenalised), solved
+    full-batch (``--data.batch_size null``) until the gradient or the loss stops changing, at most ``max_iter``
+    iterations; a solve that hits the cap says so.
     ``net`` is the network class with its own arguments bound (``model.net: {class_path, init_args}`` in the config, see
     tagger.models); it is called with the two sizes. Under LightningCLI the saved hyperparameters are the
     config (``net`` as class_path and init_args), plain data that tagger.predict rebuilds the network from.
@@ -67,8 +83,18 @@ class TaggerModule(L.LightningModule):
         weight_decay: float = 0.0,
         lr_factor: float = 0.1,
         lr_patience: int = 5,
+        solver: Solver = "adam",
+        C: float | None = None,  # noqa: N803 (scikit-learn's name for it)
+        max_iter: int = 1000,
     ) -> None:
         super().__init__()
+        if solver == "lbfgs" and (C is None or C <= 0 or weight_decay):
+            raise TaggerError(
+                "--model.solver lbfgs takes its L2 penalty as --model.C (a positive number, e.g. 3), not "
+                f"weight_decay; got C={C}, weight_decay={weight_decay}"
+            )
+        if solver == "adam" and C is not None:
+            raise TaggerError("--model.C is the L-BFGS solver's penalty: add --model.solver lbfgs, or use weight_decay")
         self.save_hyperparameters()
         self.net = net(vocab_size, num_classes)
         weights = term_weights(weighting, num_classes, class_weights, positive_rates)
@@ -113,7 +139,34 @@ class TaggerModule(L.LightningModule):
         return loss, logits.float().sigmoid()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")[0]
+        loss = self._step(batch, "train")[0]
+        if self.hparams.solver == "adam":
+            return loss
+        rows = len(batch[1])  # the whole train split (checked in on_train_start)
+        penalty = sum((p**2).sum() for p in self.parameters() if p.ndim > 1)
+        return self.hparams.num_classes * loss + penalty / (2 * self.hparams.C * rows)
+
+    def on_train_start(self) -> None:
+        if self.hparams.solver == "lbfgs" and self.trainer.num_training_batches != 1:
+            raise TaggerError(
+                "--model.solver lbfgs solves on the whole train split at once, but the loader gives "
+                f"{self.trainer.num_training_batches} batches; set --data.batch_size null"
+            )
+
+    def on_train_epoch_end(self) -> None:
+        """L-BFGS solved in this epoch's one step: stop, and say so if it ran out of iterations first."""
+        if self.hparams.solver != "lbfgs":
+            return
+        optimizer = self.optimizers().optimizer
+        group = optimizer.param_groups[0]
+        state = optimizer.state[group["params"][0]]
+        self.log("train/iterations", float(state.get("n_iter", 0)))
+        if state.get("n_iter", 0) >= group["max_iter"] or state.get("func_evals", 0) >= group["max_eval"]:
+            rank_zero_warn(
+                f"L-BFGS stopped at its iteration cap ({self.hparams.max_iter}) before converging; the model is not "
+                "at its optimum. Raise --model.max_iter (or lower --model.C)"
+            )
+        self.trainer.should_stop = True
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         _, probs = self._step(batch, "val")
@@ -138,8 +191,21 @@ class TaggerModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[THRESHOLD_TUNED] = False
+        if self.hparams.solver == "lbfgs":  # its curvature history (20 copies of the weights) ends with the solve
+            for state in checkpoint.get("optimizer_states", []):
+                state["state"] = {}
 
     def configure_optimizers(self):
+        if self.hparams.solver == "lbfgs":
+            return torch.optim.LBFGS(
+                self.parameters(),
+                lr=1.0,
+                max_iter=self.hparams.max_iter,
+                tolerance_grad=LBFGS_TOLERANCE_GRAD,
+                tolerance_change=LBFGS_TOLERANCE_CHANGE,
+                history_size=10,
+                line_search_fn="strong_wolfe",
+            )
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience

@@ -65,6 +65,8 @@ class TaggerDataModule(L.LightningDataModule):
         cv_folds: above 1, train and val together are cut into this many stratified folds; ``cv_fold`` is
             the validation part, the others train. The test split stays as it is, never in a fold.
         cv_fold: which fold validates.
+        cv_seed: seeds the cut into folds (default: ``seed``); another value re-cuts the same train+val.
+        batch_size: rows per batch; null: a whole split in one batch (what full-batch L-BFGS needs).
         bucketing: batch texts of similar length together (less padding, faster); off = plain shuffling.
     """
 
@@ -83,13 +85,14 @@ class TaggerDataModule(L.LightningDataModule):
         seed: int = 42,
         cv_folds: int = 1,
         cv_fold: int = 0,
-        batch_size: int = 64,
+        cv_seed: int | None = None,
+        batch_size: int | None = 64,
         bucketing: bool = True,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise TaggerError(f"--data.batch_size must be at least 1, got {batch_size}")
+        if batch_size is not None and batch_size < 1:
+            raise TaggerError(f"--data.batch_size must be at least 1 (or null: a whole split), got {batch_size}")
         self.data_dir = resolve_data_dir(data_dir)
         self.min_tag_freq = min_tag_freq
         self.exclude_tags = list(exclude_tags)
@@ -103,7 +106,7 @@ class TaggerDataModule(L.LightningDataModule):
         self.seed = seed
         if cv_folds < 1:
             raise TaggerError(f"--data.cv_folds must be at least 1, got {cv_folds}")
-        self.cv_folds, self.cv_fold = cv_folds, cv_fold
+        self.cv_folds, self.cv_fold, self.cv_seed = cv_folds, cv_fold, cv_seed
         self.batch_size = batch_size
         self.bucketing = bucketing
         self.num_workers = num_workers
@@ -139,7 +142,8 @@ class TaggerDataModule(L.LightningDataModule):
             )
         train, val, test = stratified_split(y, self.split_sizes, self.seed)
         if self.cv_folds > 1:
-            train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, self.seed)
+            cut_seed = self.seed if self.cv_seed is None else self.cv_seed
+            train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, cut_seed)
         texts = [self.cleaning(p.text) for p, _ in rows]
         return Corpus(texts, y.astype(np.float32), classes, {"train": train, "val": val, "test": test})
 
@@ -199,13 +203,14 @@ class TaggerDataModule(L.LightningDataModule):
 
     def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(split)
+        batch_size = self.batch_size or max(1, len(dataset))
         if self.bucketing and isinstance(self.encoder, Tokenizer):  # TF-IDF rows all have one length
             lengths = [len(tokens) for tokens, _ in dataset]
-            batches = BucketBatchSampler(lengths, self.batch_size, shuffle, seed=self.seed)
+            batches = BucketBatchSampler(lengths, batch_size, shuffle, seed=self.seed)
             return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             shuffle=shuffle,
             collate_fn=self.collate,
             num_workers=self.num_workers,

@@ -5,8 +5,10 @@ token ids. The fitted state is each vectorizer's settings, its terms in column o
 lists and arrays that a checkpoint (weights_only) or an .npz (allow_pickle=False) carries without pickle.
 """
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -16,26 +18,30 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 @dataclass(frozen=True)
 class TfidfSettings:
-    """Which n-grams make the features (word n-grams carry topic words; char_wb n-grams catch spelling
+    """Which n-grams make the features (word n-grams carry topic words; character n-grams catch spelling
     variants such as gan/gans or pytorch/torch).
 
     Args:
         word_ngrams: smallest and largest word n-gram.
-        char_ngrams: smallest and largest character n-gram, taken inside word boundaries.
+        char_ngrams: smallest and largest character n-gram.
+        char_analyzer: "char_wb" takes character n-grams inside word boundaries, "char" across them too.
         min_df: drop n-grams found in fewer training texts than this.
+        max_df: drop n-grams found in more than this share of the training texts.
         sublinear_tf: 1 + log(count) instead of the count.
     """
 
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
+    char_analyzer: Literal["char_wb", "char"] = "char_wb"
     min_df: int = 1
+    max_df: float = 1.0
     sublinear_tf: bool = True
 
     def vectorizers(self) -> dict[str, TfidfVectorizer]:
-        common = {"min_df": self.min_df, "sublinear_tf": self.sublinear_tf}
+        common = {"min_df": self.min_df, "max_df": self.max_df, "sublinear_tf": self.sublinear_tf}
         return {
             "word": TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams), **common),
-            "char": TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common),
+            "char": TfidfVectorizer(analyzer=self.char_analyzer, ngram_range=tuple(self.char_ngrams), **common),
         }
 
 
@@ -84,8 +90,16 @@ class TfidfFeatures:
 
     @staticmethod
     def collate(rows: Sequence[csr_matrix]) -> torch.Tensor:
-        """(B, F) dense float32: a batch of rows is small, and dense matmuls are what every device is fast at."""
-        return torch.from_numpy(vstack(rows).toarray().astype(np.float32))
+        """(B, F) float32 as a sparse CSR tensor: a row holds a few hundred of tens of thousands of columns."""
+        batch = vstack(rows, format="csr")
+        with warnings.catch_warnings():  # torch's once-per-process notes that sparse CSR support is in beta
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(batch.indptr).long(),
+                torch.from_numpy(batch.indices).long(),
+                torch.from_numpy(batch.data.astype(np.float32)),
+                batch.shape,
+            )
 
     def to_dict(self) -> dict:
         return {
