@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Corpus, TaggerDataModule
-from tagger.data.features import rebuild, settings_of, terms_of
+from tagger.data.features import TfidfSettings, rebuild, settings_of, terms_of
 from tagger.errors import TaggerError, reported
 from tagger.metrics import best_threshold, classification_report
 from tagger.tagging import TaggingModel
@@ -153,6 +153,23 @@ class Trained:
     seconds: float
 
 
+def fit_pipeline(texts: list[str], y: np.ndarray, tfidf: TfidfSettings, C: float) -> Pipeline:
+    """TF-IDF features and one logistic regression per tag (balanced class weights), fitted on ``texts``."""
+    pipeline = Pipeline(
+        [
+            ("features", FeatureUnion(list(tfidf.vectorizers().items()))),
+            (
+                "classifier",
+                OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", tol=TOL, max_iter=1000)),
+            ),
+        ]
+    )
+    # L-BFGS calls BLAS on vectors of one coefficient per feature: threads cost more than they save there
+    # (one thread fits the development data in about 1 s, two threads on two busy cores in about 15 s).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return pipeline.fit(texts, y)
+
+
 def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Trained:
     """Fit on the train split (the n-grams of ``--data.tfidf``), tune one global threshold on ``threshold_split``
     (never on test)."""
@@ -164,20 +181,8 @@ def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Tr
         raise TaggerError(
             f"tags {', '.join(constant)} are on no (or every) project of the train split; raise --data.min_tag_freq"
         )
-    pipeline = Pipeline(
-        [
-            ("features", FeatureUnion(list(dm.tfidf.vectorizers().items()))),
-            (
-                "classifier",
-                OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", tol=TOL, max_iter=1000)),
-            ),
-        ]
-    )
     start = time.perf_counter()
-    # L-BFGS calls BLAS on vectors of one coefficient per feature: threads cost more than they save there
-    # (one thread fits the development data in about 1 s, two threads on two busy cores in about 15 s).
-    with threadpool_limits(limits=1, user_api="blas"):
-        pipeline.fit(texts, y)
+    pipeline = fit_pipeline(texts, y, dm.tfidf, C)
     seconds = time.perf_counter() - start
     threshold = best_threshold(split[threshold_split][1], pipeline.predict_proba(split[threshold_split][0]))
     return Trained(pipeline, _export(pipeline, dm, threshold, C, threshold_split), seconds)
