@@ -68,9 +68,8 @@ def main() -> None:
         print(f"{seed:>10} {train_only:>7.4f} {train_val:>9.4f} {diffs[-1]:>+7.4f}", flush=True)
     wins = sum(d > 0 for d in diffs)
     print(f"{len(diffs)} split seeds, {args.folds} folds, {time.perf_counter() - start:.0f} s")
-    print(
-        f"final_fit trainval_minus_train={statistics.mean(diffs):+.4f} sd={statistics.stdev(diffs):.4f} wins={wins}/{len(diffs)}"
-    )
+    mean, sd = statistics.mean(diffs), statistics.stdev(diffs)
+    print(f"final_fit trainval_minus_train={mean:+.4f} sd={sd:.4f} wins={wins}/{len(diffs)}")
 
 
 if __name__ == "__main__":

@@ -30,12 +30,21 @@ class ThresholdTuner(L.Callback):
         split: "train" as the seed lesson does, or "val" (train probabilities are over-confident).
         per_class: one threshold per tag instead of one for all.
         min_positives: with per_class, a tag with fewer positives in the split keeps the global threshold.
+        value: no tuning: this threshold, chosen elsewhere (a cross-validated study's out-of-fold threshold for
+            its final model, fitted on train+val).
     """
 
-    def __init__(self, split: Literal["train", "val"] = "train", per_class: bool = False, min_positives: int = 10):
+    def __init__(
+        self,
+        split: Literal["train", "val"] = "train",
+        per_class: bool = False,
+        min_positives: int = 10,
+        value: float | None = None,
+    ):
         self.split = split
         self.per_class = per_class
         self.min_positives = min_positives
+        self.value = value
         self.threshold: float | list[float] | None = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -53,11 +62,12 @@ class ThresholdTuner(L.Callback):
         if best:
             state = torch.load(best, map_location=pl_module.device, weights_only=True)["state_dict"]
             pl_module.load_state_dict(state)
-        probs, targets = predict_split(pl_module, trainer.datamodule.dataloader(self.split))
-        if self.per_class:
-            self.threshold = class_thresholds(targets, probs, self.min_positives)
+        if self.value is not None:
+            self.threshold = self.value
+        elif self.per_class:
+            self.threshold = class_thresholds(*self._predictions(trainer, pl_module), self.min_positives)
         else:
-            self.threshold = best_threshold(targets, probs)
+            self.threshold = best_threshold(*self._predictions(trainer, pl_module))
         pl_module.set_threshold(self.threshold)
         if trainer.is_global_zero:
             for path in {best, getattr(checkpoint, "last_model_path", "")} - {""}:
@@ -67,3 +77,8 @@ class ThresholdTuner(L.Callback):
                 torch.save(ckpt, path)
         for logger in trainer.loggers:
             logger.log_metrics({"threshold": float(np.mean(self.threshold))}, step=trainer.global_step)
+
+    def _predictions(self, trainer: L.Trainer, pl_module: L.LightningModule) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and probabilities on the split the threshold is tuned on."""
+        probs, targets = predict_split(pl_module, trainer.datamodule.dataloader(self.split))
+        return targets, probs

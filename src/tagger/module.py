@@ -97,6 +97,10 @@ class TaggerModule(L.LightningModule):
             raise TaggerError("--model.C is the L-BFGS solver's penalty: add --model.solver lbfgs, or use weight_decay")
         self.save_hyperparameters()
         self.net = net(vocab_size, num_classes)
+        if solver == "lbfgs" and any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.net.modules()):
+            raise TaggerError(
+                "--model.solver lbfgs needs a loss without noise to converge: set --model.net.dropout_p 0"
+            )
         weights = term_weights(weighting, num_classes, class_weights, positive_rates)
         self.register_buffer("loss_weights", weights, persistent=False)
         self.register_buffer("threshold", torch.tensor(0.5))

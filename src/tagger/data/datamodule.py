@@ -66,6 +66,8 @@ class TaggerDataModule(L.LightningDataModule):
             the validation part, the others train. The test split stays as it is, never in a fold.
         cv_fold: which fold validates.
         cv_seed: seeds the cut into folds (default: ``seed``); another value re-cuts the same train+val.
+        train_on: "train+val" fits on both (the final model of a cross-validated study, whose threshold comes
+            from out-of-fold predictions); the val split then reports on training data.
         batch_size: rows per batch; null: a whole split in one batch (what full-batch L-BFGS needs).
         bucketing: batch texts of similar length together (less padding, faster); off = plain shuffling.
     """
@@ -86,6 +88,7 @@ class TaggerDataModule(L.LightningDataModule):
         cv_folds: int = 1,
         cv_fold: int = 0,
         cv_seed: int | None = None,
+        train_on: Literal["train", "train+val"] = "train",
         batch_size: int | None = 64,
         bucketing: bool = True,
         num_workers: int = 0,
@@ -106,7 +109,9 @@ class TaggerDataModule(L.LightningDataModule):
         self.seed = seed
         if cv_folds < 1:
             raise TaggerError(f"--data.cv_folds must be at least 1, got {cv_folds}")
-        self.cv_folds, self.cv_fold, self.cv_seed = cv_folds, cv_fold, cv_seed
+        if train_on != "train" and cv_folds > 1:
+            raise TaggerError("--data.train_on train+val takes no folds: leave --data.cv_folds at 1")
+        self.cv_folds, self.cv_fold, self.cv_seed, self.train_on = cv_folds, cv_fold, cv_seed, train_on
         self.batch_size = batch_size
         self.bucketing = bucketing
         self.num_workers = num_workers
@@ -144,6 +149,8 @@ class TaggerDataModule(L.LightningDataModule):
         if self.cv_folds > 1:
             cut_seed = self.seed if self.cv_seed is None else self.cv_seed
             train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, cut_seed)
+        if self.train_on == "train+val":
+            train = np.sort(np.concatenate([train, val]))
         texts = [self.cleaning(p.text) for p, _ in rows]
         return Corpus(texts, y.astype(np.float32), classes, {"train": train, "val": val, "test": test})
 

@@ -5,6 +5,7 @@ token ids. The fitted state is each vectorizer's settings, its terms in column o
 lists and arrays that a checkpoint (weights_only) or an .npz (allow_pickle=False) carries without pickle.
 """
 
+import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,11 +103,19 @@ class TfidfFeatures:
             )
 
     def to_dict(self) -> dict:
+        # the terms as one JSON string: tens of thousands of strings cost a checkpoint's unpickler ~10x more
         return {
-            name: {"settings": settings_of(v), "terms": terms_of(v), "idf": torch.from_numpy(v.idf_)}
+            name: {"settings": settings_of(v), "terms": json.dumps(terms_of(v)), "idf": torch.from_numpy(v.idf_)}
             for name, v in self.vectorizers.items()
         }
 
     @classmethod
     def from_dict(cls, state: dict) -> "TfidfFeatures":
-        return cls({name: rebuild(s["settings"], s["terms"], np.asarray(s["idf"])) for name, s in state.items()})
+        return cls(
+            {name: rebuild(s["settings"], _terms(s["terms"]), np.asarray(s["idf"])) for name, s in state.items()}
+        )
+
+
+def _terms(saved: str | list[str]) -> list[str]:
+    """Terms as to_dict writes them (JSON text), or as a list (checkpoints written before)."""
+    return json.loads(saved) if isinstance(saved, str) else list(saved)

@@ -223,25 +223,33 @@ def out_of_fold_scores(
 
 
 def _fit_fold(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, part: str, saved: Path) -> None:
+    defaults = run.trainer_defaults(plan.fallback_callbacks(), part=part)
+    arrays, epochs = fit_fold(plan, params, fold, defaults, ckpt_path=run.resume_from(part))
+    run.record.epochs = (run.record.epochs or 0) + epochs
+    np.savez(saved, **arrays)
+
+
+def fit_fold(
+    plan: TrialPlan,
+    params: dict[str, Any],
+    fold: int,
+    trainer_defaults: dict[str, Any],
+    ckpt_path: Path | None = None,
+    cv_seed: int | None = None,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Fit fold ``fold`` of the cut seeded by ``cv_seed`` (default: the config's); its validation and test
+    predictions (and the fold's validation average precision) as arrays, and the epochs it ran."""
     args = [*plan.base_args, *to_cli_args(params), f"--data.cv_folds={plan.cv}", f"--data.cv_fold={fold}"]
-    cli = build(args, trainer_defaults=run.trainer_defaults(plan.fallback_callbacks(), part=part))
-    try:
-        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from(part))
-    finally:
-        run.record.epochs = (run.record.epochs or 0) + cli.trainer.current_epoch
+    args += [] if cv_seed is None else [f"--data.cv_seed={cv_seed}"]
+    cli = build(args, trainer_defaults=trainer_defaults)
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
     dm = cli.datamodule
     val_p, val_y = predict_split(cli.model, dm.dataloader("val"))
     test_p, test_y = predict_split(cli.model, dm.dataloader("test"))
-    np.savez(
-        saved,
-        val_p=val_p,
-        val_y=val_y,
-        test_p=test_p,
-        test_y=test_y,
-        # threshold-free, over the tags present in this fold (a tag without positives has no precision-recall)
-        val_ap=average_precision_score(val_y[:, val_y.any(0)], val_p[:, val_y.any(0)], average="macro"),
-        classes=np.array(dm.classes),
-    )
+    # threshold-free, over the tags present in this fold (a tag without positives has no precision-recall)
+    val_ap = average_precision_score(val_y[:, val_y.any(0)], val_p[:, val_y.any(0)], average="macro")
+    arrays = {"val_p": val_p, "val_y": val_y, "test_p": test_p, "test_y": test_y, "val_ap": val_ap}
+    return arrays | {"classes": np.array(dm.classes)}, cli.trainer.current_epoch
 
 
 def split_metrics(cli: TaggerCLI) -> dict[str, Any]:

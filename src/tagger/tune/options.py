@@ -50,7 +50,8 @@ class TuneOptions:
     max_latency_ms: float | None = None  # budgets: a model over one is rejected before it trains
     max_params: int | None = None
     pick: Pick = Pick()  # which complete trial becomes best.yaml and best.ckpt
-    cv: int = 3  # folds of train+val per trial; 1: the single train/val split (see the README for why 3)
+    cv: int = 5  # folds of train+val per trial; 1: the single train/val split
+    noise_repeats: int = 3  # the winner's config re-scored on this many other fold cuts: the objective's noise
     allow_changes: bool = False  # add trials to a study whose definition (config, space, ...) has changed
     role: Literal["main", "worker"] = "main"  # workers started by --workers skip set-up and outputs
     parent_pid: int | None = None  # a worker's main process: the worker ends when it is gone
@@ -90,6 +91,13 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         default=defaults.cv,
         help="K: each trial fits K models on folds of train+val and scores their mean macro F1; 1: one train/val "
         "split (default: %(default)s)",
+    )
+    p.add_argument(
+        "--noise-repeats",
+        type=int,
+        default=defaults.noise_repeats,
+        help="with --cv: score the winner's config on this many other cuts of train+val into folds, to measure the "
+        "objective's noise (summary.md); 0: skip (default: %(default)s)",
     )
     p.add_argument(
         "--objectives",
@@ -147,8 +155,9 @@ def parse(argv: list[str] | None) -> tuple[TuneOptions, list[str]]:
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.max_retries < 0:
-        p.error(f"--max-retries must be 0 or more, got {args.max_retries}")
+    for name in ("max_retries", "noise_repeats"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(args, name)}")
     for name in ("max_latency_ms", "max_params"):
         value = getattr(args, name)
         if value is not None and value <= 0:

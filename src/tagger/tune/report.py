@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import torch
+import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger import baseline
@@ -18,7 +19,7 @@ from tagger.errors import TaggerError
 from tagger.lineage import fixed_settings
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
-from tagger.tune.final import refit
+from tagger.tune.final import final_settings, refit
 from tagger.tune.objectives import COST_METRICS
 from tagger.tune.record import TrialRecord, f1, is_multi_objective
 from tagger.tune.search_space import to_cli_args
@@ -100,20 +101,24 @@ def write_plots(study: optuna.Study, output_dir: Path) -> dict[str, str]:
     return skipped
 
 
-def best_config(base_args: list[str], trial: FrozenTrial) -> str:
-    """The best trial's own full config, retrainable with `tagger.cli fit --config`. Trials of studies run
-    before trials stored their config are rebuilt from this command's config and the trial's params."""
+def best_config(base_args: list[str], trial: FrozenTrial, cv: int = 1) -> str:
+    """The best trial's own full config, with what the final model changes in it (tagger.tune.final):
+    retrainable with `tagger.cli fit --config`. Trials of studies run before trials stored their config are
+    rebuilt from this command's config and the trial's params."""
     record = TrialRecord.of(trial)
     if record.config is None:
         cli = build([*base_args, *to_cli_args(trial.params)])
         record.config = cli.parser.dump(cli.config, skip_none=False)
+    config = yaml.safe_load(record.config)
+    for section, values in final_settings(config, cv, record.metric("threshold")).items():
+        config.setdefault(section, {}).update(values)
     header = (
         f"# Best trial {trial.number} of study; val macro F1 {f1(trial):.4f}, "
         f"test macro F1 {record.metric('test_f1'):.4f}, "
         f"threshold {record.metric('threshold'):.4f} (tuned after fit).\n"
         f"# Retrain: python -m tagger.cli fit --config best.yaml\n"
     )
-    return header + record.config
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def own_model(best: FrozenTrial, output_dir: Path) -> Path | None:
@@ -174,6 +179,25 @@ def _baseline_lines(figures: dict, best: FrozenTrial | None) -> list[str]:
     return lines
 
 
+def _noise_lines(study: optuna.Study, best: FrozenTrial, noise: dict | None) -> list[str]:
+    """The objective's noise (one config on several fold cuts) beside the spread between the complete trials."""
+    if noise is None or noise["trial"] != best.number:
+        return []
+    values = sorted((f1(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), reverse=True)
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    close = sum(f1(best) - value <= noise["sd"] for value in values)
+    scores = ", ".join(f"{score:.4f}" for score in noise["scores"])
+    return [
+        "",
+        "## Objective noise",
+        "",
+        f"Trial {best.number}'s config on {len(noise['scores'])} cuts of train+val into folds (its own first, then "
+        f"--data.cv_seed {', '.join(map(str, noise['cv_seeds']))}): {scores}; sd {noise['sd']:.4f}.",
+        f"The {len(values)} complete trials' values spread sd {spread:.4f}; {close} of them lie within one noise sd "
+        f"of the best, which this objective cannot tell apart.",
+    ]
+
+
 def _family_lines(study: optuna.Study, best: FrozenTrial) -> list[str]:
     """The best complete trial of each network family the study tried, and how far it is from the winner."""
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "model.net" in t.params]
@@ -214,7 +238,8 @@ def _final_lines(best: FrozenTrial, final: dict | None, cv: int) -> list[str]:
     )
     return [
         *lines,
-        f"Trial {best.number}'s config refitted on the train split by `python -m tagger.cli fit --config best.yaml` "
+        f"Trial {best.number}'s config refitted on {final.get('train_on', 'train')} by "
+        "`python -m tagger.cli fit --config best.yaml` "
         f"({final['epochs']} epochs): test precision {final['precision']:.4f}, recall {final['recall']:.4f}, "
         f"macro F1 {final['f1']:.4f}, weighted F1 {final['f1_weighted']:.4f}.",
         compared,
@@ -268,6 +293,7 @@ def summary(
     fixed: dict[str, str] | None = None,
     pick: str = "f1",
     front: pd.DataFrame | None = None,
+    noise: dict | None = None,
 ) -> str:
     """final: the refit's test figures, {} when it was not built, None when best.ckpt is the trial's own."""
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
@@ -308,6 +334,7 @@ def summary(
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in best.params.items()),
     ]
+    lines += _noise_lines(study, best, noise)
     lines += _family_lines(study, best)
     lines += _final_lines(best, final, cv)
     lines += _baseline_lines(baseline_fig, best)
@@ -326,6 +353,7 @@ def write_outputs(
     cv: int = 1,
     build_final: bool = True,
     pick: str = "f1",
+    noise: dict | None = None,
 ) -> list[Path]:
     """Write the outputs for ``best`` (the picked trial); returns the files to attach to the study's tracked
     record. best.ckpt is the trial's own model when the study kept it (a single split, single objective),
@@ -339,7 +367,7 @@ def write_outputs(
     skipped = write_plots(study, output_dir)
     final = None
     if best is not None:
-        write_atomic(output_dir / "best.yaml", best_config(base_args, best))
+        write_atomic(output_dir / "best.yaml", best_config(base_args, best, cv))
         if cv == 1 and own_model(best, output_dir):
             export_best_model(best, output_dir)
         else:
@@ -348,7 +376,7 @@ def write_outputs(
     base = build(base_args)
     figures = baseline_figures(base.datamodule)
     fixed = fixed_settings(base.config.as_dict())
-    text = summary(study, best, storage, wall_s, skipped, figures, final, cv, fixed, pick, front)
+    text = summary(study, best, storage, wall_s, skipped, figures, final, cv, fixed, pick, front, noise)
     write_atomic(output_dir / "summary.md", text)
     return [
         *sorted(output_dir.glob("*.html")),

@@ -18,6 +18,7 @@ from tagger.lineage import fixed_settings
 from tagger.tune.definition import check_definition, describe
 from tagger.tune.errors import STORAGE_ERRORS, retry_racing, storage_error
 from tagger.tune.interrupt import StopRequest
+from tagger.tune.noise import objective_noise
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
@@ -51,12 +52,13 @@ def make_sampler(name: str, seed: int, trial_number: int) -> optuna.samplers.Bas
 
 
 def make_pruner(name: str, cv: int = 1, objectives: int = 1) -> optuna.pruners.BasePruner:
-    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold). Optuna prunes
+    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold, and may be pruned
+    from its first on). Optuna prunes
     single-objective studies only: a multi-objective study runs every trial to its end."""
     if objectives > 1:
         return optuna.pruners.NopPruner()
     if name == "median":  # the seed lesson's settings; with folds, from the second fold on
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5 if cv == 1 else 1)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5 if cv == 1 else 0)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     return optuna.pruners.NopPruner()
@@ -218,7 +220,7 @@ def run_study(
     finally:
         admission.close()
         if opts.role == "main":
-            problem = finish(study, opts, url, base_args, tracker, outcome, time.perf_counter() - start)
+            problem = finish(study, opts, url, plan, tracker, outcome, time.perf_counter() - start)
             if problem and not ran:  # an error is in flight, and it is the one to exit with
                 print(f"tagger: error: {problem}", file=sys.stderr, flush=True)
     if problem:
@@ -242,7 +244,7 @@ def finish(
     study: optuna.Study,
     opts: TuneOptions,
     url: StorageURL,
-    base_args: list[str],
+    plan: TrialPlan,
     tracker: Tracker,
     outcome: Outcome,
     wall_s: float,
@@ -252,7 +254,10 @@ def finish(
         tracker.reconcile(study.get_trials(deepcopy=False))
         best = best_trial(study, opts.pick)
         complete = outcome == Outcome.COMPLETE
-        files = write_outputs(study, best, opts.out, base_args, url, wall_s, opts.cv, complete, str(opts.pick))
+        noise = objective_noise(study, best, plan, opts.noise_repeats, opts.out) if complete and best else None
+        files = write_outputs(
+            study, best, opts.out, plan.base_args, url, wall_s, opts.cv, complete, str(opts.pick), noise
+        )
         model = opts.out / "best.ckpt"
         tracker.publish(
             None if best is None else TrialRecord.of(best),

@@ -212,23 +212,35 @@ def to_cli_args(params: dict[str, Any]) -> list[str]:
     return [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in params.items()]
 
 
-def example_values(space: dict[str, Param]) -> dict[str, Any]:
-    """One valid value per key (a choice's own keys with it), to check the config before any trial runs."""
+def example_values(space: dict[str, Param], chosen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One valid value per key, in the space's order: ``chosen``'s where it sets the key, else the key's first
+    extreme; a choice's own keys follow it, and only the taken choice's. What builds the config before any trial."""
+    chosen = chosen or {}
     values = {}
     for key, param in space.items():
-        values[key] = param.extremes()[0]
-        values |= example_values(param.when.get(_scalar(values[key]), {}))
+        values[key] = chosen.get(key, param.extremes()[0])
+        values |= example_values(param.when.get(_scalar(values[key]), {}), chosen)
     return values
 
 
-def edge_values(space: dict[str, Param]) -> list[tuple[str, Any, dict[str, Any]]]:
-    """(key, value, params) for every extreme of every key, what the pre-flight builds one at a time; a
-    choice's own keys are built together with that choice."""
-    edges = []
+def _paths(space: dict[str, Param], path: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(key, value, the choices that lead to it with it) for every extreme of every key, branches included."""
+    paths = []
     for key, param in space.items():
         for value in param.extremes():
-            branch = param.when.get(_scalar(value), {})
-            chosen = {key: value} | example_values(branch)  # a choice never builds without its own keys
-            edges.append((key, value, chosen))
-            edges += [(k, v, chosen | p) for k, v, p in edge_values(branch)]
+            paths.append((key, value, path | {key: value}))
+            paths += _paths(param.when.get(_scalar(value), {}), path | {key: value})
+    return paths
+
+
+def edge_values(space: dict[str, Param]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(key, value, params) for every extreme of every key, what the pre-flight builds one at a time: the other
+    keys at example values of the same branch (a choice never builds without its own keys). Each distinct
+    params once (a fixed setting's only value gives its branch's example again)."""
+    edges, seen = [], set()
+    for key, value, path in _paths(space, {}):
+        params = example_values(space, path)
+        if (text := json.dumps(params, sort_keys=True)) not in seen:
+            seen.add(text)
+            edges.append((key, value, params))
     return edges
