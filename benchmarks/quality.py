@@ -1,15 +1,23 @@
-"""Test macro F1 of the TF-IDF baseline, the seed-default CNN, the n-gram network and a tuned config, side by side.
+"""Test macro F1 of the TF-IDF baseline and the shipped configs side by side, and (--nested) what a study adds on
+projects it never saw.
 
-The project's own split (data.seed 42) for all; the configs are fitted once per init seed (seed_everything),
-the baseline is deterministic (its figure does not depend on the seed). Thresholds are tuned as each config
-says (cnn.yaml: on train, the lesson's method; ngram.yaml and the baseline: on val); test is only scored. The
-tuned config's header says which study chose it and how long that study took.
-Last line: quality baseline=<f1> default=<f1> tuned=<f1 or n/a>
+Default: the project's own split (data.seed 42) for all; each config is fitted once per init seed
+(seed_everything), the baseline is deterministic. Thresholds are tuned as each config says; test is only
+scored. The split's noise: a paired bootstrap over the test projects of each config's macro F1 minus the
+baseline's (the same resampled projects for both), over all its seeds. Last line:
+    quality baseline=<f1> default=<f1> linear=<f1> tuned=<f1 or n/a>
 
-    python benchmarks/quality.py [--data-dir ../shared/data] [--seeds 1 2 3] [--tuned configs/tuned.yaml]
+--nested: an outer K-fold over the development projects; on each fold a whole default study (--inner-trials
+trials) runs on the other folds, and its hand-over model and the baseline are scored on the held-out fold.
+Last line:
+    nested lift=<mean> sd=<sd> wins=<k>/<K>
+
+    python benchmarks/quality.py [--data-dir DIR] [--seeds 1 2 3] [--tuned configs/tuned.yaml]
+    python benchmarks/quality.py --nested [--outer 3] [--inner-trials 30]
 """
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -23,57 +31,132 @@ from tagger import baseline
 from tagger.callbacks import predict_split
 from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
+from tagger.data.download import resolve_data_dir
 from tagger.metrics import classification_report
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+BOOTSTRAP = 1000
 
 
-def fit_and_test(config: Path, seed: int, data_dir: str, root: str) -> dict:
+def macro_f1(y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> float:
+    return classification_report(y, predicted, classes)["overall"]["f1"]
+
+
+def fit_and_test(config: Path, seed: int, data_dir: str, root: str) -> tuple[dict, np.ndarray]:
+    """Test figures and 0/1 predictions of one fit."""
     quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     args = ["fit", "--config", str(config), "--seed_everything", str(seed), "--data.data_dir", data_dir, *quiet]
     cli = cli_main([*args, "--trainer.default_root_dir", root])
     module, dm = cli.model, cli.datamodule  # best weights and tuned threshold, restored by ThresholdTuner
     probs, targets = predict_split(module, dm.dataloader("test"))
-    report = classification_report(targets, (probs >= module.threshold.cpu().numpy()).astype(np.int64), dm.classes)
-    return report["overall"] | {"epochs": cli.trainer.current_epoch}
+    predicted = (probs >= module.threshold.cpu().numpy()).astype(np.int64)
+    report = classification_report(targets, predicted, dm.classes)
+    return report["overall"] | {"epochs": cli.trainer.current_epoch}, predicted
 
 
-def line(name: str, runs: list[dict], seconds: float) -> str:
+def paired_bootstrap(y: np.ndarray, runs: list[np.ndarray], reference: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Macro F1 of the runs (averaged) minus the reference's, on the same resampled test projects each time."""
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(BOOTSTRAP):
+        rows = rng.integers(0, len(y), len(y))
+        ours = np.mean([macro_f1(y[rows], run[rows], classes) for run in runs])
+        diffs.append(ours - macro_f1(y[rows], reference[rows], classes))
+    return np.array(diffs)
+
+
+def line(name: str, runs: list[dict], seconds: float, diffs: np.ndarray | None = None) -> str:
     f1, weighted = [r["f1"] for r in runs], [r["f1_weighted"] for r in runs]
     spread = statistics.stdev(f1) if len(f1) > 1 else 0.0
-    return (
+    text = (
         f"{name:<9} macro F1 {statistics.mean(f1):.4f} ± {spread:.4f}  weighted F1 {statistics.mean(weighted):.4f}  "
         f"runs {' '.join(f'{x:.4f}' for x in f1)}  ({seconds:.0f} s)"
     )
+    if diffs is not None:
+        low, high = np.percentile(diffs, [2.5, 97.5])
+        text += f"  minus baseline {diffs.mean():+.4f} [{low:+.4f}, {high:+.4f}] (bootstrap sd {diffs.std():.4f})"
+    return text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--tuned", type=Path, default=CONFIGS / "tuned.yaml", help="a tuned config, if there is one")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")
-
+def split_quality(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     dm = TaggerDataModule(args.data_dir)
-    results = {"baseline": [baseline.report(baseline.train(dm, baseline.DEFAULT_C, "val"), dm.corpus)["overall"]]}
+    trained = baseline.train(dm, baseline.DEFAULT_C, "val")
+    test = dm.corpus.splits["test"]
+    y = dm.corpus.y[test].astype(np.int64)
+    probs = trained.pipeline.predict_proba([dm.corpus.texts[i] for i in test])
+    reference = (probs >= trained.model.threshold).astype(np.int64)
+    results = {"baseline": [baseline.report(trained, dm.corpus)["overall"]]}
     print(line("baseline", results["baseline"], time.perf_counter() - start), flush=True)
+    resamples = np.random.default_rng(1).integers(0, len(y), (BOOTSTRAP, len(y)))
+    alone = np.array([macro_f1(y[rows], reference[rows], dm.classes) for rows in resamples])
+    low, high = np.percentile(alone, [2.5, 97.5])
+    print(
+        f"          the test split's noise: the baseline's macro F1 on {BOOTSTRAP} bootstrap resamples of its "
+        f"{len(y)} test projects: sd {alone.std():.4f}, 95% [{low:.4f}, {high:.4f}]"
+    )
     if args.tuned.exists():
-        print("".join(f"  {line}" for line in args.tuned.read_text().splitlines(True) if line.startswith("#")), end="")
-    configs = {"default": CONFIGS / "cnn.yaml", "ngram": CONFIGS / "ngram.yaml"}
+        print("".join(f"  {text}" for text in args.tuned.read_text().splitlines(True) if text.startswith("#")), end="")
+    configs = {"default": CONFIGS / "cnn.yaml", "linear": CONFIGS / "linear.yaml"}
     configs |= {"tuned": args.tuned} if args.tuned.exists() else {}
     for name, config in configs.items():
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as root:
-            results[name] = [fit_and_test(config, seed, args.data_dir, root) for seed in args.seeds]
-        print(line(name, results[name], time.perf_counter() - start), flush=True)
+            runs = [fit_and_test(config, seed, args.data_dir, root) for seed in args.seeds]
+        results[name] = [figures for figures, _ in runs]
+        diffs = paired_bootstrap(y, [predicted for _, predicted in runs], reference, dm.classes)
+        print(line(name, results[name], time.perf_counter() - start, diffs), flush=True)
     if "tuned" not in results:
         print(f"tuned     n/a: {args.tuned} does not exist (no tuned config yet)")
     means = {name: f"{statistics.mean(r['f1'] for r in runs):.4f}" for name, runs in results.items()}
-    print(f"quality baseline={means['baseline']} default={means['default']} tuned={means.get('tuned', 'n/a')}")
+    print(
+        f"quality baseline={means['baseline']} default={means['default']} linear={means['linear']} "
+        f"tuned={means.get('tuned', 'n/a')}"
+    )
+
+
+def nested_quality(args: argparse.Namespace) -> None:
+    from tagger.nested import default_base_args, outer_folds, score_fold, summary_line
+    from tagger.tune.cli import quiet
+    from tagger.tune.options import TuneOptions
+
+    quiet()
+    start = time.perf_counter()
+    options = TuneOptions(n_trials=args.inner_trials, noise_repeats=0)
+    print(
+        f"nested: {args.outer} outer folds of {args.data_dir}; on each, a default study of {args.inner_trials} trials "
+        f"(--cv {options.cv}) on the other folds, then its best.ckpt and the baseline on the held-out fold",
+        flush=True,
+    )
+    results = []
+    with tempfile.TemporaryDirectory() as root:
+        for fold in outer_folds(Path(args.data_dir), Path(root), args.outer, seed=args.outer_seed):
+            result = score_fold(fold, options, default_base_args())
+            results.append(result)
+            print(
+                f"outer fold {result.number}: {result.held_out} held-out projects, baseline {result.baseline_f1:.4f}, "
+                f"tuned {result.tuned_f1:.4f}, lift {result.lift:+.4f}; winner {result.winner}; "
+                f"{result.seconds / 60:.1f} min",
+                flush=True,
+            )
+    print(f"wall time {(time.perf_counter() - start) / 60:.1f} min")
+    print(summary_line(results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(resolve_data_dir(os.environ.get("TAGGER_DATA_DIR"))))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--tuned", type=Path, default=CONFIGS / "tuned.yaml", help="a tuned config, if there is one")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--nested", action="store_true", help="nested cross-validation of the default study")
+    parser.add_argument("--outer", type=int, default=3, help="outer folds (--nested)")
+    parser.add_argument("--inner-trials", type=int, default=30, help="trials of each inner study (--nested)")
+    parser.add_argument("--outer-seed", type=int, default=0, help="seeds the outer cut (--nested)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    nested_quality(args) if args.nested else split_quality(args)
 
 
 if __name__ == "__main__":

@@ -648,22 +648,47 @@ def test_a_key_shared_by_two_families_needs_one_kind_of_distribution(tmp_path):
     assert load_search_space(tmp_path / "s.yaml")["model.net"].when["test_network_plugin.MeanBag"]["model.lr"].choices
 
 
+def family_of(params: dict) -> str:
+    return "linear" if params["model.solver"] == "lbfgs" else params["model.net"].rsplit(".", 1)[1]
+
+
 def test_the_default_space_chooses_a_family_and_only_its_keys():
     from tagger.tune.search_space import suggest
 
     space = load_search_space("default")
-    starts = load_start_points("default")  # each family's shipped defaults, checked against the space
-    assert [start["model.net"].rsplit(".", 1)[1] for start in starts] == ["CharCNN", "NgramNet"]
+    (start,) = load_start_points("default")  # configs/linear.yaml, checked against the space
+    assert start["model.solver"] == "lbfgs" and start["model.C"] == 3.0
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = set()
-    for _ in range(12):
+    for _ in range(16):
         params = suggest(trial := study.ask(), space)
         study.tell(trial, 0.0)
-        family = params["model.net"]
-        seen.add(family)
-        assert set(params) - {"model.net"} == set(space["model.net"].when[family])
-        assert (params.get("data.features") == "tfidf") == family.endswith("NgramNet")
-    assert len(seen) == 2
+        seen.add(family := family_of(params))
+        branch = space["model.solver"].when[params["model.solver"]]
+        if family != "linear":
+            branch = branch | branch["model.net"].when[params["model.net"]]
+        assert set(params) - {"model.solver"} == set(branch)
+        assert (params.get("data.features") == "tfidf") == (family != "CharCNN")
+        assert (params.get("data.batch_size", 64) is None) == (family == "linear")  # L-BFGS: one full batch
+    assert seen == {"linear", "CharCNN", "NgramNet"}
+
+
+@pytest.mark.slow
+def test_each_family_of_the_default_space_runs_end_to_end(data_dir, tmp_path):
+    """One cross-validated trial per family on the small data: the char-CNN and the hidden-layer n-gram network
+    (queued first, at the small end of their sizes), then the space's own start, the converged linear model."""
+    options = tune_options(tmp_path, {}, search_space="default", n_trials=3, cv=2, pruner="none", noise_repeats=0)
+    study = optuna.create_study(study_name=options.study_name, storage=options.storage, direction="maximize")
+    cnn = {"model.net.embedding_dim": 64, "model.net.num_filters": 64, "model.net.hidden_dim": 64}
+    study.enqueue_trial({"model.solver": "adam", "model.net": "tagger.models.cnn.CharCNN", **cnn})
+    study.enqueue_trial({"model.solver": "adam", "model.net": "tagger.models.ngram.NgramNet"})
+    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1")
+    pairs = zip(args[::2], args[1::2], strict=True)
+    args = [a for pair in pairs if not pair[0].startswith("--model.net.") for a in pair]  # each family's own sizes
+    study = run_study(options, args)
+    assert [family_of(t.params) for t in study.trials] == ["CharCNN", "NgramNet", "linear"]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert (options.out / "best.ckpt").exists()
 
 
 def test_the_space_s_start_trials_run_first_and_once(options, base_args):

@@ -1,0 +1,113 @@
+"""Nested cross-validation: what a study adds on projects it never saw.
+
+The projects are cut into K label-stratified outer folds. For each, a whole study runs on the other folds'
+projects alone (its own split, folds and hand-over model), the baseline is fitted on the same projects, and
+both are scored on the held-out fold: the per-fold difference is tuning's lift on new projects.
+"""
+
+import json
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from tagger import baseline
+from tagger.data.datamodule import TaggerDataModule
+from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, load_projects, load_tags
+from tagger.data.download import PROJECTS, TAGS
+from tagger.data.split import stratified_fold
+from tagger.evaluation import evaluate
+from tagger.loading import load_model
+from tagger.tune.options import TuneOptions, shipped
+
+
+@dataclass(frozen=True)
+class OuterFold:
+    """One outer fold's files: the projects a study may see (a data folder) and the held-out ones."""
+
+    number: int
+    inner_dir: Path  # projects.json (the other folds) and tags.json
+    held_out: Path  # projects.json of this fold only
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    number: int
+    held_out: int  # projects scored
+    baseline_f1: float
+    tuned_f1: float
+    winner: str  # the hand-over model's trial and network
+    seconds: float
+
+    @property
+    def lift(self) -> float:
+        return self.tuned_f1 - self.baseline_f1
+
+
+def outer_folds(data_dir: Path, folder: Path, k: int, seed: int, min_tag_freq: int = 30) -> list[OuterFold]:
+    """Cut projects.json into k folds stratified by the labels fit would use; write each fold's files."""
+    records = json.loads((data_dir / PROJECTS.name).read_text())
+    mapping = LabelMapping(load_tags(data_dir / TAGS.name), frozenset(GENERIC_TAGS))
+    labels = [mapping(p.tags) for p in load_projects(data_dir / PROJECTS.name)]
+    y = MultiLabelBinarizer(classes=frequent_labels(labels, min_tag_freq)).fit_transform(labels)
+    folds = []
+    for number in range(k):
+        inner, held = stratified_fold(np.arange(len(records)), y, k, number, seed)
+        fold = OuterFold(number, folder / f"outer_{number}" / "data", folder / f"outer_{number}" / "held_out.json")
+        fold.inner_dir.mkdir(parents=True, exist_ok=True)
+        (fold.inner_dir / PROJECTS.name).write_text(json.dumps([records[i] for i in inner]))
+        shutil.copyfile(data_dir / TAGS.name, fold.inner_dir / TAGS.name)
+        fold.held_out.write_text(json.dumps([records[i] for i in held]))
+        folds.append(fold)
+    return folds
+
+
+def score_fold(fold: OuterFold, options: TuneOptions, base_args: list[str]) -> FoldResult:
+    """A study on the fold's inner projects, the baseline on the same, both scored on its held-out projects."""
+    from tagger.tune.runner import run_study  # Optuna, MLflow: only when a study runs
+
+    start = time.perf_counter()
+    out = fold.inner_dir.parent
+    options = replace(
+        options,
+        study_name=f"outer{fold.number}",
+        storage=str(out / "optuna.journal"),
+        tracking_uri=f"sqlite:///{out}/mlflow.db",
+        output_dir=str(out / "study"),
+    )
+    study = run_study(options, [*base_args, "--data.data_dir", str(fold.inner_dir)])
+    tags = fold.inner_dir / TAGS.name
+    tuned = evaluate(load_model(out / "study" / "best.ckpt"), fold.held_out, tags)
+    dm = TaggerDataModule(str(fold.inner_dir))
+    fitted = baseline.train(dm, C=baseline.DEFAULT_C, threshold_split="val").model
+    yardstick = evaluate(fitted, fold.held_out, tags)
+    return FoldResult(
+        fold.number,
+        tuned["num_samples"],
+        yardstick["overall"]["f1"],
+        tuned["overall"]["f1"],
+        f"trial {study.best_trial.number} ({family(study.best_trial.params)})",
+        time.perf_counter() - start,
+    )
+
+
+def family(params: dict) -> str:
+    """A trial's network family, as the default search space names them."""
+    if params.get("model.solver") == "lbfgs":
+        return "linear, L-BFGS"
+    return str(params.get("model.net", "?")).rsplit(".", 1)[-1]
+
+
+def summary_line(results: list[FoldResult]) -> str:
+    lifts = [r.lift for r in results]
+    sd = statistics.stdev(lifts) if len(lifts) > 1 else 0.0
+    wins = sum(lift > 0 for lift in lifts)
+    return f"nested lift={statistics.mean(lifts):+.4f} sd={sd:.4f} wins={wins}/{len(lifts)}"
+
+
+def default_base_args() -> list[str]:
+    return ["--config", shipped("cnn.yaml")]
