@@ -653,7 +653,7 @@ def family_of(params: dict) -> str:
 
 
 def test_the_default_space_chooses_a_family_and_only_its_keys():
-    from tagger.tune.search_space import suggest
+    from tagger.tune.search_space import suggest, trial_params
 
     space = load_search_space("default")
     (start,) = load_start_points("default")  # configs/linear.yaml, checked against the space
@@ -663,6 +663,7 @@ def test_the_default_space_chooses_a_family_and_only_its_keys():
     for _ in range(16):
         params = suggest(trial := study.ask(), space)
         study.tell(trial, 0.0)
+        assert trial_params(space, study.trials[-1].params) == params  # fixed settings back from what Optuna stored
         seen.add(family := family_of(params))
         branch = space["model.solver"].when[params["model.solver"]]
         if family != "linear":

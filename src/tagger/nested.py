@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from optuna.trial import FrozenTrial
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from tagger import baseline
@@ -22,6 +23,7 @@ from tagger.data.download import PROJECTS, TAGS
 from tagger.data.split import stratified_fold
 from tagger.evaluation import evaluate
 from tagger.loading import load_model
+from tagger.tagging import TaggingModel
 from tagger.tune.options import TuneOptions, shipped
 
 
@@ -40,6 +42,7 @@ class FoldResult:
     held_out: int  # projects scored
     baseline_f1: float
     tuned_f1: float
+    start_f1: float  # the space's start trial (trial 0) handed over the same way: the search's own share
     winner: str  # the hand-over model's trial and network
     seconds: float
 
@@ -79,9 +82,13 @@ def score_fold(fold: OuterFold, options: TuneOptions, base_args: list[str]) -> F
         tracking_uri=f"sqlite:///{out}/mlflow.db",
         output_dir=str(out / "study"),
     )
-    study = run_study(options, [*base_args, "--data.data_dir", str(fold.inner_dir)])
+    base_args = [*base_args, "--data.data_dir", str(fold.inner_dir)]
+    study = run_study(options, base_args)
     tags = fold.inner_dir / TAGS.name
     tuned = evaluate(load_model(out / "study" / "best.ckpt"), fold.held_out, tags)
+    first = tuned  # trial 0, the space's start
+    if study.best_trial.number != 0:
+        first = evaluate(handed_over(study.trials[0], base_args, options.cv, out / "start"), fold.held_out, tags)
     dm = TaggerDataModule(str(fold.inner_dir))
     fitted = baseline.train(dm, C=baseline.DEFAULT_C, threshold_split="val").model
     yardstick = evaluate(fitted, fold.held_out, tags)
@@ -90,9 +97,22 @@ def score_fold(fold: OuterFold, options: TuneOptions, base_args: list[str]) -> F
         tuned["num_samples"],
         yardstick["overall"]["f1"],
         tuned["overall"]["f1"],
+        first["overall"]["f1"],
         f"trial {study.best_trial.number} ({family(study.best_trial.params)})",
         time.perf_counter() - start,
     )
+
+
+def handed_over(trial: FrozenTrial, base_args: list[str], cv: int, folder: Path) -> TaggingModel:
+    """The model a study would hand over had ``trial`` won: its best.yaml, refitted."""
+    from tagger.cli import cli_main
+    from tagger.tune.report import best_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "best.yaml").write_text(best_config(base_args, trial, cv))
+    quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    cli = cli_main(["fit", "--config", str(folder / "best.yaml"), "--trainer.default_root_dir", str(folder), *quiet])
+    return load_model(cli.trainer.checkpoint_callback.best_model_path)
 
 
 def family(params: dict) -> str:
@@ -103,6 +123,7 @@ def family(params: dict) -> str:
 
 
 def summary_line(results: list[FoldResult]) -> str:
+    """The benchmark's last line: the lift over the baseline, its sd over the outer folds, the paired wins."""
     lifts = [r.lift for r in results]
     sd = statistics.stdev(lifts) if len(lifts) > 1 else 0.0
     wins = sum(lift > 0 for lift in lifts)

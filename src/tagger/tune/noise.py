@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from tagger.tune.objective import TrialPlan, fit_fold, out_of_fold_scores
-from tagger.tune.search_space import example_values
+from tagger.tune.search_space import trial_params
 
 NOISE_ATTR = "objective_noise"  # study user attribute: {"trial", "cv_seeds", "scores", "sd"}
 
@@ -26,7 +26,7 @@ def objective_noise(study: optuna.Study, best: FrozenTrial, plan: TrialPlan, rep
     seed = plan.config["data"]["cv_seed"] or plan.config["data"]["seed"]
     seeds = [seed + r for r in range(1, repeats + 1)]
     print(f"objective noise: trial {best.number}'s config on {repeats} other cuts into {plan.cv} folds ...", flush=True)
-    scores, params = [best.values[0]], example_values(plan.space, best.params)  # with the fixed settings
+    scores, args = [best.values[0]], plan.args(trial_params(plan.space, best.params))
     with tempfile.TemporaryDirectory(dir=out, prefix="noise.") as root:
         defaults = {
             "default_root_dir": root,
@@ -36,7 +36,7 @@ def objective_noise(study: optuna.Study, best: FrozenTrial, plan: TrialPlan, rep
             "callbacks": plan.fallback_callbacks(),
         }
         for cv_seed in seeds:
-            folds = [fit_fold(plan, params, k, defaults, cv_seed=cv_seed)[0] for k in range(plan.cv)]
+            folds = [fit_fold(args, plan.cv, k, defaults, cv_seed=cv_seed)[0] for k in range(plan.cv)]
             ys, probs = [f["val_y"] for f in folds], [f["val_p"] for f in folds]
             scores.append(float(np.mean(out_of_fold_scores(ys, probs, list(folds[0]["classes"])))))
     noise = {"trial": best.number, "cv_seeds": seeds, "scores": scores, "sd": statistics.stdev(scores)}

@@ -59,9 +59,13 @@ class TrialPlan:
     needs_early_stopping: bool = False
     needs_checkpoint: bool = False
 
+    def args(self, params: dict[str, Any]) -> list[str]:
+        """A trial's fit arguments: the base config's, then its params."""
+        return [*self.base_args, *to_cli_args(params)]
+
     def config_for(self, params: dict[str, Any]) -> str:
         """The trial's full resolved fit config as YAML: what `tagger.cli fit --config` retrains it from."""
-        return self.parser.dump(self.parser.parse_args([*self.base_args, *to_cli_args(params)]), skip_none=False)
+        return self.parser.dump(self.parser.parse_args(self.args(params)), skip_none=False)
 
     @property
     def prunes(self) -> bool:
@@ -130,13 +134,13 @@ def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float | li
     run.record.config = plan.config_for(params)
     run.start(params, plan.lineage)
     if plan.cv > 1:  # costs measured on the plain split's validation texts, as in a single-split study
-        admit(trial, plan, run, build([*plan.base_args, *to_cli_args(params)]))
+        admit(trial, plan, run, build(plan.args(params)))
         cross_validated(trial, plan, run, params)
         return plan.values(run.record.metrics)
     callbacks = plan.fallback_callbacks()
     if plan.prunes:
         callbacks.append(PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR))
-    cli = build([*plan.base_args, *to_cli_args(params)], trainer_defaults=run.trainer_defaults(callbacks))
+    cli = build(plan.args(params), trainer_defaults=run.trainer_defaults(callbacks))
     admit(trial, plan, run, cli)
     try:
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from())
@@ -224,22 +228,23 @@ def out_of_fold_scores(
 
 def _fit_fold(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, part: str, saved: Path) -> None:
     defaults = run.trainer_defaults(plan.fallback_callbacks(), part=part)
-    arrays, epochs = fit_fold(plan, params, fold, defaults, ckpt_path=run.resume_from(part))
+    arrays, epochs = fit_fold(plan.args(params), plan.cv, fold, defaults, ckpt_path=run.resume_from(part))
     run.record.epochs = (run.record.epochs or 0) + epochs
     np.savez(saved, **arrays)
 
 
 def fit_fold(
-    plan: TrialPlan,
-    params: dict[str, Any],
+    args: list[str],
+    folds: int,
     fold: int,
     trainer_defaults: dict[str, Any],
     ckpt_path: Path | None = None,
     cv_seed: int | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
-    """Fit fold ``fold`` of the cut seeded by ``cv_seed`` (default: the config's); its validation and test
-    predictions (and the fold's validation average precision) as arrays, and the epochs it ran."""
-    args = [*plan.base_args, *to_cli_args(params), f"--data.cv_folds={plan.cv}", f"--data.cv_fold={fold}"]
+    """Fit fold ``fold`` of ``folds`` of the config of ``args``, cut as ``cv_seed`` seeds it (default: the
+    config's); its validation and test predictions (and the fold's validation average precision) as arrays,
+    and the epochs it ran."""
+    args = [*args, f"--data.cv_folds={folds}", f"--data.cv_fold={fold}"]
     args += [] if cv_seed is None else [f"--data.cv_seed={cv_seed}"]
     cli = build(args, trainer_defaults=trainer_defaults)
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)

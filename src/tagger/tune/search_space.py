@@ -28,12 +28,17 @@ class Param:
     choices: tuple[Any, ...] = ()
     when: dict[str, dict[str, "Param"]] = field(default_factory=dict)  # suggested form of a choice -> keys
 
+    @property
+    def fixed(self) -> bool:
+        """A single choice: a fixed setting (a family's input features, say), not a search dimension."""
+        return self.type == "categorical" and len(self.choices) == 1
+
     def suggest(self, trial: optuna.Trial, key: str) -> Any:
         if self.type == "int":
             return trial.suggest_int(key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         if self.type == "float":
             return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
-        if len(self.choices) == 1:  # a fixed setting (a family's input features, say), not a search dimension
+        if self.fixed:  # Optuna never sees it
             return _scalar(self.choices[0])
         return trial.suggest_categorical(key, [_scalar(c) for c in self.choices])
 
@@ -182,8 +187,7 @@ def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Para
     """A key searched under several choices must have one kind of distribution: Optuna refuses a study whose
     trials suggest it as int and float, with and without log, or from two lists of choices."""
     for key, param in space.items():
-        fixed = param.type == "categorical" and len(param.choices) == 1  # a fixed setting: Optuna never sees it
-        if not fixed and key in seen:
+        if not param.fixed and key in seen:
             try:
                 optuna.distributions.check_distribution_compatibility(seen[key].distribution(), param.distribution())
             except ValueError as err:
@@ -191,7 +195,7 @@ def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Para
                     f"search space {path}: '{key}' is searched in several places with distributions one study "
                     f"cannot hold ({err}); give it the same type, log setting and choices everywhere"
                 ) from None
-        elif not fixed:
+        elif not param.fixed:
             seen[key] = param
         for branch in param.when.values():
             _check_shared_keys(branch, path, seen)
@@ -207,19 +211,31 @@ def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
     return params
 
 
+def trial_params(space: dict[str, Param], params: dict[str, Any]) -> dict[str, Any]:
+    """What ``suggest`` gave a trial, from the params Optuna stored: with its fixed settings, in suggest's order."""
+    values = {}
+    for key, param in space.items():
+        values[key] = _scalar(param.choices[0]) if param.fixed else params[key]
+        values |= trial_params(param.when.get(values[key], {}), params)
+    return values
+
+
 def to_cli_args(params: dict[str, Any]) -> list[str]:
     """Dotted overrides for LightningCLI; strings pass as they are (JSON lists parse as lists there)."""
     return [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in params.items()]
 
 
-def example_values(space: dict[str, Param], chosen: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One valid value per key, in the space's order: ``chosen``'s where it sets the key, else the key's first
-    extreme; a choice's own keys follow it, and only the taken choice's. What builds the config before any trial."""
-    chosen = chosen or {}
+def example_values(space: dict[str, Param], path: dict[str, Any] | None = None, top: bool = True) -> dict[str, Any]:
+    """One valid value per key, in the space's order (a choice's own keys follow it, the taken choice's only):
+    each key's first extreme. With ``path`` (the choices leading to one key's value, and that value), the keys
+    on it take its values, a branch entered on it fills its other keys with first extremes (a choice never
+    builds without its own keys), and top-level keys off the path keep the config's own value."""
     values = {}
     for key, param in space.items():
-        values[key] = chosen.get(key, param.extremes()[0])
-        values |= example_values(param.when.get(_scalar(values[key]), {}), chosen)
+        if path is not None and top and key not in path:
+            continue
+        values[key] = path[key] if path is not None and key in path else param.extremes()[0]
+        values |= example_values(param.when.get(_scalar(values[key]), {}), path, top=False)
     return values
 
 
