@@ -63,6 +63,20 @@ def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def config_args(config: str, data_dir: Path, root: Path, *extra: str) -> list[str]:
+    """CLI arguments for a shipped config (configs/<config>) on the small data, quiet, on the CPU."""
+    return [
+        "--config", str(REPO / "configs" / config),
+        "--data.data_dir", str(data_dir),
+        "--data.min_tag_freq", "10",
+        "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", str(root),
+        *extra,
+    ]  # fmt: skip
+
+
 def tune_options(tmp_path: Path, space: dict, **overrides):
     """TuneOptions of a small single-split study kept in tmp_path: its search space file, storage, tracking
     store and outputs."""

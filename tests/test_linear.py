@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO
+from conftest import config_args
 from mlflow.tracking import MlflowClient
 
 from tagger import baseline, predict
@@ -21,20 +21,9 @@ from tagger.metrics import classification_report
 from tagger.models.ngram import NgramNet
 from tagger.registry import log_model
 
-MIN_TAG_FREQ = 10  # enough tags on the 400 test projects, none missing from the train split
-
 
 def linear_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
-    return [
-        "--config", str(REPO / "configs" / "linear.yaml"),
-        "--data.data_dir", str(data_dir),
-        "--data.min_tag_freq", str(MIN_TAG_FREQ),
-        "--trainer.accelerator", "cpu",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", str(root),
-        *extra,
-    ]  # fmt: skip
+    return config_args("linear.yaml", data_dir, root, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import config_args
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from tagger import evaluate
@@ -21,17 +21,7 @@ from tagger.module import term_weights
 
 
 def ngram_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
-    return [
-        "--config", str(REPO / "configs" / "ngram.yaml"),
-        "--data.data_dir", str(data_dir),
-        "--data.min_tag_freq", "10",
-        "--trainer.accelerator", "cpu",
-        "--trainer.max_epochs", "3",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", str(root),
-        *extra,
-    ]  # fmt: skip
+    return config_args("ngram.yaml", data_dir, root, "--trainer.max_epochs", "3", *extra)
 
 
 @pytest.fixture(scope="module")
