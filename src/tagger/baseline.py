@@ -29,7 +29,8 @@ from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Corpus, TaggerDataModule
 from tagger.data.features import TfidfSettings, rebuild, settings_of, terms_of
 from tagger.errors import TaggerError, reported
-from tagger.metrics import best_threshold, classification_report
+from tagger.files import atomic
+from tagger.metrics import best_threshold, score
 from tagger.tagging import TaggingModel
 
 ThresholdSplit = Literal["val", "train"]
@@ -100,7 +101,7 @@ class Baseline(TaggingModel):
             arrays[f"{name}.terms"] = _json_array(terms_of(v))
             arrays[f"{name}.idf"] = v.idf_
         try:
-            with open(path, "wb") as file:  # a file object: np.savez would append .npz to a path
+            with atomic(Path(path)) as part, open(part, "wb") as file:  # np.savez would add .npz to a path
                 np.savez_compressed(file, **arrays)
         except OSError as err:
             raise TaggerError(f"--output {path}: cannot write the model ({err.strerror})") from None
@@ -210,12 +211,21 @@ def report(trained: Trained, corpus: Corpus) -> dict:
     """tagger.evaluate's report for the test split at the tuned threshold, plus how it was tuned and the fit time."""
     rows = corpus.splits["test"]
     probs = trained.pipeline.predict_proba([corpus.texts[i] for i in rows])
-    predicted = (probs >= trained.model.threshold).astype(np.int64)
-    return classification_report(corpus.y[rows], predicted, corpus.classes) | {
+    return score(corpus.y[rows], probs, trained.model.threshold, corpus.classes) | {
         "threshold": trained.model.threshold,
         "threshold_split": trained.model.threshold_split,
         "train_seconds": round(trained.seconds, 2),
     }
+
+
+def yardstick(dm: TaggerDataModule) -> dict:
+    """The baseline's overall test figures on a DataModule's data and split (threshold on val), or why it cannot
+    be fitted there (a tag on every train project, say): what every study's summary compares with."""
+    try:
+        figures = report(train(dm, C=DEFAULT_C, threshold_split="val"), dm.corpus)
+    except TaggerError as err:
+        return {"error": str(err)}
+    return {"overall": figures["overall"], "threshold": figures["threshold"]}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -87,6 +87,14 @@ class TaggerCLI(LightningCLI):
                 "settings as its fit"
             )
 
+    def rebuild(self, args: list[str]) -> "TaggerCLI":
+        """Datamodule, model and trainer built again from other arguments on the same parser (which costs about as
+        much as the objects): what a study's pre-flight does for every edge of its search space."""
+        self.parse_arguments(self.parser, args)
+        self.before_instantiate_classes()
+        self.instantiate_classes()
+        return self
+
     def after_test(self) -> None:
         """Per-class figures do not fit the logged scalars: keep the whole report beside the logs."""
         report = self.model.test_report

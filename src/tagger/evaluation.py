@@ -2,12 +2,11 @@
 
 from pathlib import Path
 
-import numpy as np
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from tagger.data.dataset import LabelMapping, load_projects, load_tags
 from tagger.errors import TaggerError
-from tagger.metrics import classification_report
+from tagger.metrics import score
 from tagger.tagging import TaggingModel
 
 
@@ -36,7 +35,6 @@ def evaluate(tagger: TaggingModel, projects_path: Path, tags_path: Path) -> dict
         raise TaggerError(f"{projects_path}: no project carries any of the model's {len(known)} tags")
     y_true = MultiLabelBinarizer(classes=tagger.classes).fit_transform(labels)
     y_prob = tagger.predict_proba([p.text for p in projects])
-    y_pred = (y_prob >= np.asarray(tagger.threshold)).astype(np.int64)
-    report = classification_report(y_true, y_pred, tagger.classes, macro_over_present=True)
+    report = score(y_true, y_prob, tagger.threshold, tagger.classes, macro_over_present=True)
     absent = [c for c, n in zip(tagger.classes, y_true.sum(0), strict=True) if n == 0]
     return report | {"threshold": tagger.threshold, "absent_classes": absent, "skipped_projects": skipped}

@@ -19,6 +19,7 @@ from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Encoder, TaggerDataModule, encoder_from_state
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
+from tagger.files import atomic
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
 from tagger.module import THRESHOLD_TUNED, TaggerModule
@@ -130,13 +131,8 @@ def save_lean(checkpoint: str | Path, target: Path) -> None:
     """The inference part of a fit checkpoint as ``target``, written whole or not at all; it loads like the
     checkpoint in predict, evaluate and `tagger.cli test`."""
     full = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    part = target.with_name(target.name + ".part")
-    try:
+    with atomic(target) as part:
         torch.save({key: full[key] for key in INFERENCE_KEYS if key in full}, part)
-        part.replace(target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
 
 
 def load_model(path: str | Path) -> TaggingModel:

@@ -52,3 +52,15 @@ def classification_report(
         },
         "num_samples": int(len(y_true)),
     }
+
+
+def score(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    threshold: float | list[float] | np.ndarray,
+    classes: list[str],
+    macro_over_present: bool = False,
+) -> dict:
+    """classification_report of the probabilities at the decision threshold (one, or one per tag)."""
+    predicted = (probs >= np.asarray(threshold)).astype(np.int64)
+    return classification_report(y_true, predicted, classes, macro_over_present)

@@ -4,14 +4,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 import lightning.pytorch as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics.classification import MultilabelAveragePrecision, MultilabelF1Score
 
 from tagger.errors import TaggerError
-from tagger.metrics import classification_report
+from tagger.metrics import score
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
 
@@ -188,8 +187,7 @@ class TaggerModule(L.LightningModule):
         probs, targets = (torch.cat(t).numpy() for t in zip(*self._test_outputs, strict=True))
         self._test_outputs.clear()
         classes = getattr(self.trainer.datamodule, "classes", [str(i) for i in range(targets.shape[1])])
-        predicted = (probs >= self.threshold.cpu().numpy()).astype(np.int64)
-        self.test_report = classification_report(targets, predicted, classes)
+        self.test_report = score(targets, probs, self.threshold.cpu().numpy(), classes)
         overall = self.test_report["overall"]
         self.log_dict({f"test/{k}": v for k, v in overall.items()} | {"test/threshold": self.threshold.mean().item()})
 

@@ -4,8 +4,10 @@ The encoder, fitted on the train split, is a Tokenizer (token ids, padded: what 
 TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), chosen by ``features``.
 """
 
+import functools
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as L
@@ -45,6 +47,41 @@ class Corpus:
     y: np.ndarray  # (N, C) 0/1
     classes: list[str]
     splits: dict[str, np.ndarray]  # split name -> row indices
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    """A file as a cache key: its path, modification time and size."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _labelled(
+    projects: tuple[str, int, int],
+    tags: tuple[str, int, int],
+    min_tag_freq: int,
+    exclude_tags: tuple[str, ...],
+    map_aliases: bool,
+    add_parents: bool,
+    cleaning: TextCleaning,
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Cleaned texts, (N, C) labels and classes of a projects file: read and cleaned once per process for all
+    the DataModules a study builds (a trial's folds, the pre-flight's configs)."""
+    mapping = LabelMapping(load_tags(Path(tags[0])), frozenset(exclude_tags), map_aliases, add_parents)
+    projects_path = Path(projects[0])
+    projects = load_projects(projects_path)
+    labels = [mapping(p.tags) for p in projects]
+    classes = frequent_labels(labels, min_tag_freq)
+    if not classes:
+        raise TaggerError(
+            f"{projects_path}: no tag is left after filtering (accepted, not excluded, at least "
+            f"min_tag_freq={min_tag_freq} occurrences); lower --data.min_tag_freq or check the tags"
+        )
+    keep = set(classes)
+    rows = [(p, [t for t in tags if t in keep]) for p, tags in zip(projects, labels, strict=True)]
+    rows = [(p, tags) for p, tags in rows if tags]
+    y = MultiLabelBinarizer(classes=classes).fit_transform([tags for _, tags in rows]).astype(np.float32)
+    return [cleaning(p.text) for p, _ in rows], y, classes
 
 
 class TaggerDataModule(L.LightningDataModule):
@@ -122,27 +159,20 @@ class TaggerDataModule(L.LightningDataModule):
     @cached_property
     def corpus(self) -> Corpus:
         projects_path = ensure_file(self.data_dir, PROJECTS)
-        mapping = LabelMapping(
-            load_tags(ensure_file(self.data_dir, TAGS)),
-            frozenset(self.exclude_tags),
+        tags_path = ensure_file(self.data_dir, TAGS)
+        labelled = _labelled(
+            _identity(projects_path),
+            _identity(tags_path),
+            self.min_tag_freq,
+            tuple(self.exclude_tags),
             self.map_aliases,
             self.add_parents,
+            self.cleaning,
         )
-        projects = load_projects(projects_path)
-        labels = [mapping(p.tags) for p in projects]
-        classes = frequent_labels(labels, self.min_tag_freq)
-        if not classes:
+        texts, y, classes = labelled
+        if len(texts) * min(self.split_sizes) < 1:
             raise TaggerError(
-                f"{projects_path}: no tag is left after filtering (accepted, not excluded, at least "
-                f"min_tag_freq={self.min_tag_freq} occurrences); lower --data.min_tag_freq or check the tags"
-            )
-        keep = set(classes)
-        rows = [(p, [t for t in tags if t in keep]) for p, tags in zip(projects, labels, strict=True)]
-        rows = [(p, tags) for p, tags in rows if tags]
-        y = MultiLabelBinarizer(classes=classes).fit_transform([tags for _, tags in rows])
-        if len(rows) * min(self.split_sizes) < 1:
-            raise TaggerError(
-                f"{projects_path}: a split is empty ({len(rows)} labelled projects, "
+                f"{projects_path}: a split is empty ({len(texts)} labelled projects, "
                 f"split_sizes={self.split_sizes}); add data or change --data.split_sizes"
             )
         train, val, test = stratified_split(y, self.split_sizes, self.seed)
@@ -151,8 +181,7 @@ class TaggerDataModule(L.LightningDataModule):
             train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, cut_seed)
         if self.train_on == "train+val":
             train = np.sort(np.concatenate([train, val]))
-        texts = [self.cleaning(p.text) for p, _ in rows]
-        return Corpus(texts, y.astype(np.float32), classes, {"train": train, "val": val, "test": test})
+        return Corpus(texts, y, classes, {"train": train, "val": val, "test": test})
 
     @property
     def encoder(self) -> Encoder:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.files import write_atomic
 
 _BASE = "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/07389b7750ba14336fdaef89eaf1babbbee0a3d7/datasets"
 DATA_DIR_ENV = "TAGGER_DATA_DIR"
@@ -60,9 +61,7 @@ def ensure_file(data_dir: Path, remote: RemoteFile, timeout: float = 30.0) -> Pa
             f"nothing was saved. Try again later, or {where}"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(payload)
-    tmp.replace(path)  # atomic: a half-written file never looks like a finished download
+    write_atomic(path, payload)  # a half-written file never looks like a finished download
     return path
 
 

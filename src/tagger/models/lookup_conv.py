@@ -3,8 +3,8 @@
 Embedding followed by a convolution is linear in the one-hot input, so for a filter of size f the
 conv output at position t is ``bias + sum_k T_k[x[t + k - left]]`` with ``T_k = W[:, :, k] @ E.T``.
 With a vocabulary of a few dozen characters the tables are tiny, and the look-up replaces a
-(B, L, E) x (E, F * f) convolution by f row reads per output, which is an order of magnitude faster
-on CPU. ``tagger.models.cnn.reference_conv_max`` is the plain nn.Conv1d version: the definition.
+(B, L, E) x (E, F * f) convolution by f row reads per output (benchmarks/ has the speed-up).
+``tagger.models.cnn.reference_conv_max`` is the plain nn.Conv1d version: the definition.
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Most conv outputs (samples x positions x filters) materialised at once: bounds memory for long
-# texts. On CPU a few-MB block also keeps the sums cache-resident (2-core EPYC, seed-best sizes:
-# 2**20 was as fast as or faster than larger blocks); GPUs only need the memory bound.
+# texts; on CPU a few-MB block also keeps the sums cache-resident.
 _BLOCK_ELEMENTS = {"cpu": 1 << 20}
 _DEFAULT_BLOCK_ELEMENTS = 1 << 24
 
