@@ -1,8 +1,13 @@
 """Shared fixtures: a small real-data folder and a tiny model trained once per session."""
 
+import functools
 import json
 import os
+import shutil
+import tempfile
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -28,6 +33,12 @@ def development_data(env: str | None, shared: Path, cache: Path) -> Path:
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads():
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _in_a_temporary_folder(tmp_path, monkeypatch):
+    """Whatever a test writes to the working folder (MLflow's ./mlruns, lightning_logs) lands in its tmp_path."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +88,23 @@ def config_args(config: str, data_dir: Path, root: Path, *extra: str) -> list[st
     ]  # fmt: skip
 
 
+@functools.cache
+def _migrated_store() -> Path:
+    """An MLflow SQLite store with its tables made, once per test run (the migrations take seconds)."""
+    from mlflow.tracking import MlflowClient
+
+    path = Path(tempfile.mkdtemp(prefix="mlflow-template-")) / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def tracking_store(folder: Path) -> str:
+    """The URI of a fresh MLflow store in folder: a copy of the migrated one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated_store(), folder / "mlflow.db")
+    return f"sqlite:///{folder}/mlflow.db"
+
+
 def tune_options(tmp_path: Path, space: dict, **overrides):
     """TuneOptions of a small single-split study kept in tmp_path: its search space file, storage, tracking
     store and outputs."""
@@ -89,9 +117,10 @@ def tune_options(tmp_path: Path, space: dict, **overrides):
             "study_name": "t",
             "storage": f"sqlite:///{tmp_path}/optuna.db",
             "search_space": str(tmp_path / "space.yaml"),
-            "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+            "tracking_uri": tracking_store(tmp_path),
             "output_dir": str(tmp_path / "out"),
             "cv": 1,
+            "noise_repeats": 0,
         }
         | overrides
     )
@@ -105,3 +134,86 @@ def trained(data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("fit")
     cli = cli_main(["fit", *tiny_args(data_dir, root)])
     return cli, Path(cli.trainer.checkpoint_callback.best_model_path)
+
+
+class PruneTrials:
+    """A deterministic pruner: prunes the given trial numbers at their first report."""
+
+    def __init__(self, numbers: set[int]) -> None:
+        self.numbers = numbers
+
+    def prune(self, study, trial) -> bool:
+        return trial.number in self.numbers
+
+
+@pytest.fixture(scope="session")
+def single_study(data_dir, tmp_path_factory) -> SimpleNamespace:
+    """One real single-split study shared by many assertions: 3 trials of a tiny CNN, the second pruned."""
+    from tagger.tune.runner import run_study
+
+    root = tmp_path_factory.mktemp("single_study")
+    space = {
+        "model.lr": {"type": "float", "low": 1e-9, "high": 3e-2, "log": True},
+        "model.net.dropout_p": {"type": "float", "low": 0.0, "high": 0.5},
+    }
+    options = tune_options(root, space)
+    args = tiny_args(data_dir, root, "--trainer.max_epochs", "3")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = run_study(options, args, pruner=PruneTrials({1}))
+    return SimpleNamespace(study=study, options=options, args=args, root=root, warnings=caught)
+
+
+FAMILIES = {
+    "model.net": {
+        "type": "categorical",
+        "choices": ["tagger.models.cnn.CharCNN", "test_network_plugin.MeanBag"],
+        "when": {
+            "tagger.models.cnn.CharCNN": {"model.net.num_filters": {"type": "int", "low": 2, "high": 6}},
+            "test_network_plugin.MeanBag": {"model.net.dim": {"type": "int", "low": 2, "high": 16}},
+        },
+    },
+    "model.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+}
+
+
+@pytest.fixture(scope="session")
+def cv_study(data_dir, tmp_path_factory) -> SimpleNamespace:
+    """One real cross-validated study (2 folds) shared by many assertions: the lesson's CNN and a network defined
+    in the tests (test_network_plugin.MeanBag), then a trial pruned after its first fold; its winner registered,
+    its noise measured on one other cut."""
+    import optuna
+
+    from tagger.tune.runner import run_study
+
+    root = tmp_path_factory.mktemp("cv_study")
+    options = tune_options(root, FAMILIES, cv=2, noise_repeats=1, register_model="tagger-study")
+    study = optuna.create_study(study_name="t", storage=options.storage, direction="maximize")
+    study.enqueue_trial({"model.net": "tagger.models.cnn.CharCNN", "model.net.num_filters": 3, "model.lr": 5e-3})
+    study.enqueue_trial({"model.net": "test_network_plugin.MeanBag", "model.net.dim": 5, "model.lr": 5e-3})
+    args = tiny_args(data_dir, root, "--trainer.max_epochs", "2")
+    study = run_study(options, args, pruner=PruneTrials({2}))
+    return SimpleNamespace(study=study, options=options, args=args, root=root)
+
+
+TEXTS = ["Graph neural networks for node classification", "GANs in TensorFlow", "🙂"]
+
+
+@pytest.fixture(scope="session")
+def registered(trained, tmp_path_factory):
+    """The tiny fitted model's lean file logged to a fresh SQLite store and registered as version 1."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from tagger.loading import save_lean
+    from tagger.registry import log_model
+
+    _, best = trained
+    folder = tmp_path_factory.mktemp("registry")
+    lean = folder / "model.ckpt"
+    save_lean(best, lean)
+    uri = tracking_store(folder)
+    run = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", artifact_location=str(folder / "art")))
+    info = log_model(lean, uri, run.info.run_id, register_model="tagger-test", tags={"val_f1": 0.5})
+    yield uri, lean, info
+    mlflow.set_tracking_uri(None)

@@ -2,8 +2,9 @@
 trains, and picking or exporting one trial. Tiny models on the small real data."""
 
 import json
+import shutil
+from dataclasses import replace
 
-import optuna
 import pandas as pd
 import pytest
 import torch
@@ -38,15 +39,23 @@ def base_args(data_dir, tmp_path):
     return tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "2")
 
 
+@pytest.fixture(scope="module")
+def mo_study(data_dir, tmp_path_factory):
+    """One real multi-objective study (F1 against latency): a small and a large model first, then one more."""
+    root = tmp_path_factory.mktemp("mo")
+    options = tune_options(root, SPACE, study_name="mo", storage=f"{root}/optuna.journal", objectives=("f1", "latency"))
+    args = tiny_args(data_dir, root, "--trainer.max_epochs", "2")
+    return run_study(options, args), options, args
+
+
 def dominates(a: pd.Series, b: pd.Series) -> bool:
     """a is at least as good as b on both objectives (F1 up, latency down) and better on one."""
     at_least = a.values_val_f1 >= b.val_f1 and a.values_latency_ms <= b.latency_ms
     return at_least and (a.values_val_f1 > b.val_f1 or a.values_latency_ms < b.latency_ms)
 
 
-@pytest.mark.slow
-def test_a_multi_objective_study_writes_a_front_that_trials_csv_agrees_with(options, base_args):
-    study = run_study(options, base_args)
+def test_a_multi_objective_study_writes_a_front_that_trials_csv_agrees_with(mo_study):
+    study, options, _ = mo_study
     out = options.out
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.metric_names == ["val_f1", "latency_ms"]
@@ -68,6 +77,11 @@ def test_a_multi_objective_study_writes_a_front_that_trials_csv_agrees_with(opti
     assert third.user_attrs_architecture == twin.user_attrs_architecture != other.user_attrs_architecture
     assert third.values_latency_ms == twin.values_latency_ms
 
+
+def test_the_front_is_in_the_summary_the_hand_over_and_mlflow(mo_study):
+    study, options, _ = mo_study
+    out, front = options.out, pd.read_csv(options.out / "pareto.csv")
+    by_number = pd.read_csv(out / "trials.csv").set_index("number")
     summary = (out / "summary.md").read_text()
     assert "## Pareto front (val_f1, latency_ms)" in summary and (out / "pareto_front.html").exists()
     most_accurate = int(front.number.iloc[0])
@@ -85,11 +99,13 @@ def test_a_multi_objective_study_writes_a_front_that_trials_csv_agrees_with(opti
             number = int(run.data.tags["optuna.trial_number"])
             assert run.data.metrics["final/latency_ms"] == by_number.loc[number].values_latency_ms
 
-    # export another trial: the same command with --pick trial=N runs no trial and hands that one over
-    other = next(n for n in by_number.index if n != most_accurate)
-    options.pick = Pick(trial=int(other))
-    assert len(run_study(options, base_args).trials) == 3
-    assert f"# Best trial {other} of study" in (out / "best.yaml").read_text()
+
+def test_the_same_command_with_pick_trial_n_hands_over_that_trial_without_a_new_trial(mo_study):
+    study, options, base_args = mo_study
+    out = options.out
+    other = next(t.number for t in study.trials if t.number != int(pd.read_csv(out / "pareto.csv").number.iloc[0]))
+    assert len(run_study(replace(options, pick=Pick(trial=other)), base_args).trials) == 3
+    assert f"# Trial picked by --pick trial={other}: {other} of study" in (out / "best.yaml").read_text()
     assert json.loads((out / "best.json").read_text())["trial"] == other
     assert f"## Picked trial (--pick trial={other}): {other}" in (out / "summary.md").read_text()
 
@@ -110,11 +126,12 @@ def test_a_model_over_budget_is_rejected_before_it_trains(options, base_args):
     assert run.data.tags["tagger.rejected"] == rejected.user_attrs["rejected"] and run.info.status == "FINISHED"
 
 
-def test_a_study_reopened_with_other_objectives_is_refused(options, base_args):
-    optuna.create_study(study_name="mo", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(options.storage)), direction="maximize")  # fmt: skip
-    with pytest.raises(TaggerError, match="is a maximize study; this run asks for maximize/minimize"):
-        run_study(options, base_args)
+def test_a_study_reopened_with_other_objectives_is_refused_even_with_allow_changes(mo_study, tmp_path):
+    _, options, base_args = mo_study
+    shutil.copyfile(options.storage, tmp_path / "optuna.journal")
+    size = replace(options, storage=str(tmp_path / "optuna.journal"), objectives=("f1", "size"), allow_changes=True)
+    with pytest.raises(TaggerError, match="exists with other objectives .*this run asks for maximize/minimize"):
+        run_study(replace(size, output_dir=str(tmp_path / "out")), base_args)
 
 
 def test_costs_are_the_model_s_own(trained):

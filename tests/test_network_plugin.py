@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import tiny_args
 from torch import nn
 
@@ -72,27 +73,10 @@ def test_predict_and_evaluate_from_the_checkpoint(fitted, data_dir, capsys):
     assert set(report["per_class"]) == set(tagger.classes) and report["threshold"] == pytest.approx(tagger.threshold)
 
 
-def test_the_study_tunes_the_network_s_own_parameters(data_dir, tmp_path):
-    import yaml
-
-    from tagger.tune.options import TuneOptions
-    from tagger.tune.runner import run_study
-
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump({"model.net.dim": {"type": "int", "low": 2, "high": 16}}))
-    options = TuneOptions(
-        n_trials=2,
-        study_name="bag",
-        storage=str(tmp_path / "optuna.journal"),
-        pruner="none",
-        search_space=str(space),
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-        output_dir=str(tmp_path / "out"),
-        cv=1,
-    )
-    study = run_study(options, mean_bag_args(data_dir, tmp_path))
-    assert len(study.trials) == 2 and all(t.value is not None for t in study.trials)
-    best = Tagger.load(tmp_path / "out" / "best.ckpt")
-    assert isinstance(best.module.net, MeanBag)
-    assert best.module.net.embedding.embedding_dim == study.best_trial.params["model.net.dim"]
-    assert yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())["model"]["net"]["class_path"] == CLASS_PATH
+def test_a_study_tunes_the_network_s_own_parameters(cv_study):
+    """conftest's cv_study searches MeanBag's dim beside the CNN's sizes; the trial records its own config."""
+    (bag,) = [t for t in cv_study.study.trials if t.params["model.net"] == CLASS_PATH and "model.net.dim" in t.params]
+    assert yaml.safe_load(bag.user_attrs["config"])["model"]["net"] == {
+        "class_path": CLASS_PATH,
+        "init_args": {"dim": bag.params["model.net.dim"]},
+    }

@@ -3,7 +3,6 @@
 import pytest
 
 from tagger.tune.objectives import Budget, Pick, parse_objectives
-from tagger.tune.options import parse
 
 
 def test_objectives_list_f1_first_and_each_once():
@@ -28,24 +27,3 @@ def test_pick_rules_parse_and_print_back():
     for bad in ("latency<=5", "trial=x", "num_params<=lots", "f1>0.5"):
         with pytest.raises(ValueError):
             Pick.parse(bad)
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--objectives", "f1,speed"], "argument --objectives: unknown objective 'speed'"),
-        (["--pick", "latency<=5"], "argument --pick: 'latency<=5' is not a pick rule"),
-        (["--max-latency-ms", "0"], "--max-latency-ms must be positive"),
-        (["--max-params", "-3"], "--max-params must be positive"),
-    ],
-)
-def test_a_bad_objective_budget_or_pick_is_one_line(argv, message, capsys):
-    with pytest.raises(SystemExit):
-        parse(argv)
-    assert message in capsys.readouterr().err
-
-
-def test_the_options_carry_the_objectives_budget_and_pick():
-    opts, _ = parse(["--objectives", "f1,latency", "--max-latency-ms", "4", "--pick", "trial=3"])
-    assert opts.objectives == ("f1", "latency") and opts.budget == Budget(max_latency_ms=4.0)
-    assert opts.pick == Pick(trial=3)

@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 
 from tagger.errors import TaggerError
-from tagger.tune.storage import StorageURL, redact
+from tagger.redact import first_line, redact
+from tagger.tune.storage import StorageURL
 
 
 def test_journal_url():
     url = StorageURL.parse("journal:studies/optuna.journal")
-    assert (url.kind, url.path, url.is_database) == ("journal", Path("studies/optuna.journal"), False)
+    assert (url.kind, url.path) == ("journal", Path("studies/optuna.journal"))
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def test_journal_url():
 )
 def test_database_urls(given, kind, host, shown):
     url = StorageURL.parse(given)
-    assert (url.kind, url.host, url.redacted, str(url), url.is_database) == (kind, host, shown, shown, True)
+    assert (url.kind, url.host, url.redacted, str(url)) == (kind, host, shown, shown)
 
 
 def test_unknown_scheme_is_one_message():
@@ -49,14 +50,14 @@ def test_a_raw_at_sign_in_the_password_still_finds_the_host():
 
 
 def test_first_line_masks_passwords_and_names_a_silent_error():
-    from tagger.tune.storage import first_line
-
     err = RuntimeError("could not reach postgresql://bob:hunter2@h/db\nDETAIL: more")
     assert first_line(err) == "could not reach postgresql://bob:***@h/db"
     assert first_line(ValueError()) == "ValueError"
 
 
 def test_a_url_inside_a_message_is_masked_and_the_message_kept():
+    assert redact("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("journal:optuna.journal") == "journal:optuna.journal"
     assert redact("failed (postgresql://:hunter2@h/db). Retry") == "failed (postgresql://:***@h/db). Retry"
 
 

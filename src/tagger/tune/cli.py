@@ -12,7 +12,7 @@ def quiet() -> None:
     """One line per trial instead of Optuna's and Lightning's per-trial chatter."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: its reason in the progress line
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in (

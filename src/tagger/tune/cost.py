@@ -1,19 +1,10 @@
-"""What a model costs to serve, measured before it trains: CPU latency per text and size.
+"""What a model costs to serve, measured before it trains: CPU latency per text, and size.
 
-Both depend on the architecture only, not on the weights, so an untrained model gives the trained one's
-figures, and a model over budget is rejected before it costs a fit. Every trial is measured the same way:
-the first LATENCY_TEXTS texts of the validation split, raw text in and probabilities out (cleaning, encoding,
-forward pass: what `tagger.predict` and the served model run), one CPU thread, at batch 1 (the objective: a
-service tagging one project at a time) and at batch 64 (bulk tagging), the median of REPEATS timed runs
-after a warm-up.
-
-The clock is the process's CPU time, not the wall clock: other processes on the machine (a test suite,
-another worker) stretch the wall time of a run but hardly its CPU time, and a study compares models timed
-hours apart. On an idle machine the two agree within a few percent (README, "Accuracy against cost").
-
-Even so, one model timed twice on this VM can differ by a third. A study therefore times each architecture
-once: a trial whose architecture an earlier trial already measured takes that trial's costs, so models that
-are the same to serve cost the same, and the front is not decided by timing noise between twins.
+Both depend on the architecture only, so the untrained model gives the trained one's figures and a model over
+budget is rejected before it costs a fit. Latency: the first validation texts, raw text in and probabilities
+out (what `tagger.predict` and the served model run), one CPU thread, batch 1 and batch 64, the median of
+REPEATS runs of the process's CPU time (which other processes stretch far less than the wall clock). A study
+times each architecture once, so twins cost the same (docs/multi-objective.md has the measurements).
 """
 
 import hashlib
@@ -34,7 +25,7 @@ from tagger.module import THRESHOLD_TUNED
 
 LATENCY_TEXTS = 64  # the batch-64 figure times them all at once; batch 1 times the first SINGLE_TEXTS one by one
 SINGLE_TEXTS = 16
-REPEATS = 25  # this VM's speed drifts within a second: the median of 5 runs of one model spread 1.5x, of 25 1.15x
+REPEATS = 25
 THREADS = 1
 
 

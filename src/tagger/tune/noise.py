@@ -33,7 +33,7 @@ def objective_noise(study: optuna.Study, best: FrozenTrial, plan: TrialPlan, rep
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": root}},
-            "callbacks": plan.fallback_callbacks(),
+            "callbacks": plan.callbacks(),
         }
         for cv_seed in seeds:
             folds = [fit_fold(args, plan.cv, k, defaults, cv_seed=cv_seed)[0] for k in range(plan.cv)]

@@ -1,5 +1,6 @@
 """One trial: suggest, build the model, measure what it costs to serve (rejecting it if over budget), fit with
-pruning, and return the validation macro F1, or F1 and the costs that are objectives."""
+pruning (one split, or K folds of train+val), and return the validation macro F1, or F1 and the costs that are
+objectives. The plan every trial builds from is checked before the first."""
 
 from argparse import ArgumentError
 from collections.abc import Callable
@@ -18,22 +19,19 @@ from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, build
 from tagger.errors import TaggerError
 from tagger.lineage import lineage
-from tagger.metrics import best_threshold, class_thresholds, classification_report
+from tagger.metrics import best_threshold, class_thresholds, score
+from tagger.redact import first_line
 from tagger.tune.cost import architecture, measure
 from tagger.tune.objectives import COST_METRICS, OBJECTIVES, Budget
 from tagger.tune.search_space import Param, edge_values, example_values, suggest, to_cli_args
-from tagger.tune.storage import first_line
 from tagger.tune.trial_run import TrialRun
 
-# Pruning compares per-epoch values in the study's direction (maximise). The seed reported val loss to its
-# maximising study, which inverts pruning: the median pruner then stops the trials whose loss is *lower*
-# (better) than the median (the lesson's own log prunes trials that way). Macro average precision rises as
-# soon as a model learns, while F1 at 0.5 stays near 0 for early, well-trained epochs (class weights push
-# probabilities down) and would rank an untrained model above them.
+# Threshold-free, so it rises as soon as a model learns; F1 at 0.5 stays near 0 for early, well-trained epochs
+# (class weights push probabilities down) and would rank an untrained model above them. The seed pruned on
+# val loss in a maximising study, which stops the better trials.
 PRUNING_MONITOR = "val/ap"
-
-Tuner = Callable[[np.ndarray, np.ndarray], float | list[float]]
 PER_TAG_MIN_POSITIVES = 10  # ThresholdTuner's default: rarer tags keep the global threshold
+Tuner = Callable[[np.ndarray, np.ndarray], float | list[float]]
 
 
 def objective_name(cv: int) -> str:
@@ -45,8 +43,8 @@ def objective_name(cv: int) -> str:
 
 @dataclass(frozen=True)
 class TrialPlan:
-    """What every trial builds from: the fit config's arguments, the search space, and the callbacks a
-    config without its own needs (EarlyStopping and a best-model checkpoint on val/loss)."""
+    """What every trial builds from: the fit config's arguments, the search space, and the callbacks a config
+    without its own needs (EarlyStopping and a best-model checkpoint on val/loss)."""
 
     base_args: list[str]
     space: dict[str, Param]
@@ -77,7 +75,7 @@ class TrialPlan:
         values = [metrics[OBJECTIVES[name].metric] for name in self.objectives]
         return values[0] if len(values) == 1 else values
 
-    def fallback_callbacks(self) -> list[L.Callback]:
+    def callbacks(self) -> list[L.Callback]:
         callbacks: list[L.Callback] = []
         if self.needs_early_stopping:
             callbacks.append(EarlyStopping(monitor="val/loss", patience=10))
@@ -95,12 +93,19 @@ def make_plan(
     objectives: tuple[str, ...] = ("f1",),
     budget: Budget | None = None,
 ) -> TrialPlan:
-    """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys,
-    values the model rejects, or unreadable data fail here, before any trial, with the key named.
-    check_edges=False skips that for a --workers process: its main process has just checked the same."""
+    """Build the config with each searched key at each of its extremes (bounds, choices), so unknown keys, values
+    the model rejects, or unreadable data fail here, before any trial, with the key named. check_edges=False
+    skips that for a --workers process: its main process has just checked the same."""
+    try:
+        cli = build(base_args)
+    except ArgumentError as err:
+        raise TaggerError(
+            f"the fit config does not parse: {err}; check --config and the --trainer.*/--model.*/--data.* arguments "
+            "(the tuning options: python -m tagger.tune --help)"
+        ) from None
     for key, value, params in edge_values(space) if check_edges else []:
         try:
-            build([*base_args, *to_cli_args(params)])
+            cli.rebuild([*base_args, *to_cli_args(params)])
         except ArgumentError as err:
             raise TaggerError(
                 f"the fit config with the search space's {key}={value!r} does not parse: {err}; "
@@ -113,7 +118,7 @@ def make_plan(
                 f"{space_name}: '{key}' can take {value!r}, which the config rejects ({first_line(err)}); "
                 "narrow its range"
             ) from None
-    cli = build([*base_args, *to_cli_args(example_values(space))])
+    cli.rebuild([*base_args, *to_cli_args(example_values(space))])
     has = {type(cb) for cb in cli.trainer.callbacks}
     return TrialPlan(
         base_args,
@@ -137,7 +142,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float | li
         admit(trial, plan, run, build(plan.args(params)))
         cross_validated(trial, plan, run, params)
         return plan.values(run.record.metrics)
-    callbacks = plan.fallback_callbacks()
+    callbacks = plan.callbacks()
     if plan.prunes:
         callbacks.append(PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR))
     cli = build(plan.args(params), trainer_defaults=run.trainer_defaults(callbacks))
@@ -146,8 +151,13 @@ def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float | li
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=run.resume_from())
     finally:
         run.record.epochs = cli.trainer.current_epoch
-    run.record.metrics |= split_metrics(cli)
-    run.checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    module, dm = cli.model, cli.datamodule
+    threshold = module.threshold.cpu().numpy()  # one, or one per tag
+    run.record.metrics["threshold"] = float(threshold.mean())
+    for split in ("val", "test"):  # only validation F1 steers the search
+        probs, targets = predict_split(module, dm.dataloader(split))
+        overall = score(targets, probs, threshold, dm.classes)["overall"]
+        run.record.metrics |= {f"{split}_{name}": value for name, value in overall.items()}
     return plan.values(run.record.metrics)
 
 
@@ -178,34 +188,31 @@ def measured(study: optuna.Study, arch: str) -> dict[str, float] | None:
 
 
 def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> None:
-    """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never
-    on its own. Pruning looks after each fold at the mean validation average precision so far (step = fold);
-    the validation F1 and test preview go into run.record.metrics.
-    A fold's predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
+    """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never on its
+    own. Pruning looks after each fold at the mean validation average precision so far (step = fold). A fold's
+    predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
     folds = []
     for fold in range(plan.cv):
-        part = f"fold_{fold}"
-        saved = run.part_dir(part) / "predictions.npz"
+        saved = run.part_dir(f"fold_{fold}") / "predictions.npz"
         if not saved.exists():
-            _fit_fold(plan, run, params, fold, part, saved)
+            fit_fold_of(plan, run, params, fold, saved)
         folds.append(dict(np.load(saved)))
-        if not plan.prunes:
-            continue
-        trial.report(float(np.mean([f["val_ap"] for f in folds])), step=fold)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after fold {fold}")
+        if plan.prunes:
+            trial.report(float(np.mean([f["val_ap"] for f in folds])), step=fold)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {fold}")
     classes = list(folds[0]["classes"])
     ys, probs = [f["val_y"] for f in folds], [f["val_p"] for f in folds]
     scores = out_of_fold_scores(ys, probs, classes)
     # recorded, not optimised: what per-tag thresholds would score, to choose threshold.per_class by measurement
     per_tag = out_of_fold_scores(ys, probs, classes, lambda y, p: class_thresholds(y, p, PER_TAG_MIN_POSITIVES))
-    threshold = best_threshold(*(np.concatenate([f[key] for f in folds]) for key in ("val_y", "val_p")))
+    threshold = best_threshold(np.concatenate(ys), np.concatenate(probs))
     test_p = np.mean([f["test_p"] for f in folds], axis=0)  # the fold models' mean: a preview, never steering
-    test = classification_report(folds[0]["test_y"], (test_p >= threshold).astype(np.int64), classes)["overall"]
+    test = score(folds[0]["test_y"], test_p, threshold, classes)["overall"]
     run.record.metrics |= (
         {"val_f1": float(np.mean(scores)), "val_f1_std": float(np.std(scores)), "threshold": threshold}
         | {"val_f1_per_tag_thresholds": float(np.mean(per_tag))}
-        | {f"val_f1_fold{k}": score for k, score in enumerate(scores)}
+        | {f"val_f1_fold{k}": value for k, value in enumerate(scores)}
         | {f"test_{name}": value for name, value in test.items()}
     )
 
@@ -213,21 +220,17 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
 def out_of_fold_scores(
     ys: list[np.ndarray], probs: list[np.ndarray], classes: list[str], tune: Tuner = best_threshold
 ) -> list[float]:
-    """Each fold's macro F1 at the threshold(s) tuned on all the other folds' predictions (one global
-    threshold, or what ``tune`` returns: one per tag, say)."""
-    scores = []
-    for k in range(len(ys)):
-        threshold = tune(
-            np.concatenate([y for j, y in enumerate(ys) if j != k]),
-            np.concatenate([p for j, p in enumerate(probs) if j != k]),
-        )
-        y_pred = (probs[k] >= np.asarray(threshold)).astype(np.int64)
-        scores.append(classification_report(ys[k], y_pred, classes)["overall"]["f1"])
-    return scores
+    """Each fold's macro F1 at the threshold(s) tuned on all the other folds' predictions (one global threshold,
+    or what ``tune`` returns: one per tag, say)."""
+    others = [[j for j in range(len(ys)) if j != k] for k in range(len(ys))]
+    thresholds = [tune(np.concatenate([ys[j] for j in js]), np.concatenate([probs[j] for j in js])) for js in others]
+    return [score(y, p, t, classes)["overall"]["f1"] for y, p, t in zip(ys, probs, thresholds, strict=True)]
 
 
-def _fit_fold(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, part: str, saved: Path) -> None:
-    defaults = run.trainer_defaults(plan.fallback_callbacks(), part=part)
+def fit_fold_of(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, saved: Path) -> None:
+    """A trial's fold, tracked under the trial's run and resumable from its last epoch; its predictions saved."""
+    part = f"fold_{fold}"
+    defaults = run.trainer_defaults(plan.callbacks(), part=part)
     arrays, epochs = fit_fold(plan.args(params), plan.cv, fold, defaults, ckpt_path=run.resume_from(part))
     run.record.epochs = (run.record.epochs or 0) + epochs
     np.savez(saved, **arrays)
@@ -242,8 +245,7 @@ def fit_fold(
     cv_seed: int | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Fit fold ``fold`` of ``folds`` of the config of ``args``, cut as ``cv_seed`` seeds it (default: the
-    config's); its validation and test predictions (and the fold's validation average precision) as arrays,
-    and the epochs it ran."""
+    config's); its validation and test predictions and validation average precision, and the epochs it ran."""
     args = [*args, f"--data.cv_folds={folds}", f"--data.cv_fold={fold}"]
     args += [] if cv_seed is None else [f"--data.cv_seed={cv_seed}"]
     cli = build(args, trainer_defaults=trainer_defaults)
@@ -255,15 +257,3 @@ def fit_fold(
     val_ap = average_precision_score(val_y[:, val_y.any(0)], val_p[:, val_y.any(0)], average="macro")
     arrays = {"val_p": val_p, "val_y": val_y, "test_p": test_p, "test_y": test_y, "val_ap": val_ap}
     return arrays | {"classes": np.array(dm.classes)}, cli.trainer.current_epoch
-
-
-def split_metrics(cli: TaggerCLI) -> dict[str, Any]:
-    """Validation and test metrics at the tuned threshold; only validation F1 drives the search."""
-    module, dm = cli.model, cli.datamodule
-    threshold = module.threshold.cpu().numpy()  # one, or one per tag
-    metrics: dict[str, float] = {"threshold": float(threshold.mean())}
-    for split in ("val", "test"):
-        probs, targets = predict_split(module, dm.dataloader(split))
-        overall = classification_report(targets, (probs >= threshold).astype(np.int64), dm.classes)["overall"]
-        metrics |= {f"{split}_{name}": value for name, value in overall.items()}
-    return metrics

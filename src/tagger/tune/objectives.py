@@ -1,7 +1,7 @@
-"""What a study optimises: validation macro F1 alone, or F1 against what the model costs to serve (CPU latency,
-size); the budgets that reject a model before it trains; and the rule that picks one trial of a front.
+"""What a study optimises (validation macro F1, alone or against the model's serving costs), the budgets that
+reject a model before it trains, and the rule that picks the trial a study hands over.
 
-Plain Python, so the command line checks its options without importing torch or Optuna.
+Plain Python, so the command line checks these options without importing torch or Optuna.
 """
 
 import math
@@ -22,12 +22,12 @@ OBJECTIVES = {
     "latency": Objective("latency_ms", "minimize", "CPU latency, ms per text at batch 1"),
     "size": Objective("num_params", "minimize", "parameters"),
 }
-# Recorded for every trial, whatever the objectives: what a pick rule's budget may name.
+# Recorded on every trial, whatever the objectives: what a pick rule's budget may name.
 COST_METRICS = ("latency_ms", "latency_ms_b64", "num_params", "size_bytes")
 
 
 def parse_objectives(text: str) -> tuple[str, ...]:
-    """ "f1,latency" -> ("f1", "latency"); F1 comes first, so a trial's values[0] is always its F1."""
+    """ "f1,latency" -> ("f1", "latency"): F1 first, each once."""
     names = tuple(name.strip() for name in text.split(","))
     unknown = [name for name in names if name not in OBJECTIVES]
     if unknown:
@@ -45,7 +45,6 @@ class Budget:
     max_params: int | None = None
 
     def limits(self) -> dict[str, float]:
-        """Each limited metric and its ceiling."""
         limits = {"latency_ms": self.max_latency_ms, "num_params": self.max_params}
         return {metric: float(limit) for metric, limit in limits.items() if limit is not None}
 
@@ -59,12 +58,8 @@ _BUDGET = re.compile(r"^\s*(\w+)\s*<=\s*([0-9.eE+-]+)\s*$")
 
 @dataclass(frozen=True)
 class Pick:
-    """Which complete trial a study hands over (best.yaml, best.ckpt, the registered model).
-
-    ``f1``: the highest validation F1 (the front's most accurate trial); ``latency_ms<=5``: the highest F1
-    among the trials within that budget (several budgets: comma-separated; any metric of COST_METRICS);
-    ``trial=17``: that trial.
-    """
+    """Which complete trial a study hands over: ``f1`` (the most accurate), ``latency_ms<=5`` (the most accurate
+    within budgets on COST_METRICS, comma-separated) or ``trial=17``."""
 
     budgets: tuple[tuple[str, float], ...] = ()
     trial: int | None = None

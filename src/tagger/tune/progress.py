@@ -6,7 +6,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.tune.record import TrialRecord, best_trial, is_multi_objective
+from tagger.tune.record import TrialRecord
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -54,6 +54,9 @@ class Progress:
         state = trial.state.name
         if record.rejected:  # never trained: over a --max-* budget
             state, value = "REJECTED", record.rejected
+        elif trial.state == TrialState.FAIL:  # the reason in one line, not Optuna's traceback
+            reason = "interrupted" if record.interrupted else (record.failed or "?").splitlines()[0][:200]
+            value = f"- ({reason})"
         elif trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
             value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
         elif trial.values is None:
@@ -63,11 +66,11 @@ class Progress:
             value = " ".join(f"{name}={v:.4g}" for name, v in zip(names, trial.values, strict=True))
         else:
             value = f"{trial.value:.4f}"
-        if is_multi_objective(study):
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(study.directions) > 1:
             best_text = f"front: {len(study.best_trials)} trials"
         else:
-            best = best_trial(study)
-            best_text = "best=-" if best is None else f"best={best.value:.4f} (trial {best.number})"
+            best_text = f"best={study.best_value:.4f} (trial {study.best_trial.number})" if complete else "best=-"
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
         finished, eta = self._counts(study)
         print(

@@ -1,4 +1,4 @@
-"""What a trial stores, written and read in one place; the outcomes a trial or a study can end with."""
+"""What a trial stores, written and read in one place; how a trial ended, and what that is in each store."""
 
 import enum
 import math
@@ -8,18 +8,27 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.errors import TaggerError
-from tagger.tune.objectives import Pick
-
 
 class Outcome(enum.Enum):
-    """How a trial (or a study run) ended; trackers map it to their own run states."""
+    """How a trial (or a study run) ended: its Optuna state, its MLflow run status, and why, where it says."""
 
-    COMPLETE = "complete"
-    PRUNED = "pruned"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # Ctrl-C: the trial is queued for a retry
-    WORKER_DIED = "worker died"  # no heartbeat, or its process is gone: retried if retries are left
+    COMPLETE = (TrialState.COMPLETE, "FINISHED", None)
+    PRUNED = (TrialState.PRUNED, "FINISHED", None)  # pruning, and a rejection before training, are normal ends
+    FAILED = (TrialState.FAIL, "FAILED", None)
+    INTERRUPTED = (TrialState.FAIL, "KILLED", "interrupted")  # Ctrl-C: the trial is queued for a retry
+    WORKER_DIED = (TrialState.FAIL, "FAILED", "worker died; trial retried if retries are left")
+
+    def __init__(self, state: TrialState, status: str, reason: str | None) -> None:
+        self.state, self.status, self.reason = state, status, reason
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> "Outcome":
+        """A finished trial's outcome, from its state and what its worker recorded."""
+        if trial.state != TrialState.FAIL:
+            return cls.COMPLETE if trial.state == TrialState.COMPLETE else cls.PRUNED
+        if trial.user_attrs.get("interrupted"):
+            return cls.INTERRUPTED
+        return cls.FAILED if "failed" in trial.user_attrs else cls.WORKER_DIED
 
 
 # Record fields and the user attribute each is stored under (metrics are stored under their own names).
@@ -30,6 +39,8 @@ _ATTRS = {
     "retry_of": "retry_of",
     "resumed_from_epoch": "resumed_from_epoch",
     "rejected": "rejected",
+    "interrupted": "interrupted",
+    "failed": "failed",
     "architecture": "architecture",
     "config": "config",
 }
@@ -51,14 +62,15 @@ class TrialRecord:
     retry_of: int | None = None
     resumed_from_epoch: int | None = None
     rejected: str | None = None  # why the model was not trained: over a --max-* budget
+    interrupted: bool | None = None  # ended by Ctrl-C (or its worker's parent going away)
+    failed: str | None = None  # the error that ended it ("TypeError: ...")
     architecture: str | None = None  # what its costs depend on (tagger.tune.cost.architecture), as a hash
     config: str | None = None  # the full resolved fit config (YAML) the trial trained with
 
     def save(self, trial: optuna.Trial) -> None:
         """Write every field that is set; params are the trial's own."""
         for name, attr in _ATTRS.items():
-            value = getattr(self, name)
-            if value is not None:
+            if (value := getattr(self, name)) is not None:
                 trial.set_user_attr(attr, value)
         for key, value in self.metrics.items():
             trial.set_user_attr(key, value)
@@ -72,44 +84,3 @@ class TrialRecord:
 
     def metric(self, name: str) -> float:
         return self.metrics.get(name, math.nan)
-
-
-def is_multi_objective(study: optuna.Study) -> bool:
-    return len(study.directions) > 1
-
-
-def f1(trial: FrozenTrial) -> float:
-    """Validation F1: the objective of every study, and the first of a multi-objective one."""
-    return trial.values[0]
-
-
-def best_trial(study: optuna.Study, pick: Pick | None = None) -> FrozenTrial | None:
-    """The complete trial the pick rule chooses: by default the highest validation F1, which is values[0] in
-    every study (F1 is the first objective), the cheaper on a tie. None before the first; study.best_trial
-    raises on a front."""
-    pick = pick or Pick()
-    if pick.trial is not None:
-        return _numbered(study, pick.trial)
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    admitted = [t for t in completed if pick.admits(t.user_attrs)]
-    if completed and not admitted:
-        lowest = {m: min(float(t.user_attrs.get(m, math.inf)) for t in completed) for m, _ in pick.budgets}
-        shown = ", ".join(f"{metric} {value:g}" for metric, value in lowest.items())
-        raise TaggerError(f"no complete trial meets --pick {pick} (the lowest: {shown}); relax the budget")
-    return max(admitted, key=_accuracy_then_cost) if admitted else None
-
-
-def _accuracy_then_cost(trial: FrozenTrial) -> tuple[float, ...]:
-    """Highest F1 first; among equal F1 the lower costs (a multi-objective study minimises every value after
-    F1), so the pick is on the front, not a trial an equally accurate, cheaper one dominates."""
-    return (f1(trial), *(-value for value in trial.values[1:]))
-
-
-def _numbered(study: optuna.Study, number: int) -> FrozenTrial:
-    trials = study.get_trials(deepcopy=False)
-    if not 0 <= number < len(trials):
-        raise TaggerError(f"--pick trial={number}: the study has trials 0 to {len(trials) - 1}")
-    trial = trials[number]
-    if trial.state != TrialState.COMPLETE:
-        raise TaggerError(f"--pick trial={number}: that trial is {trial.state.name.lower()}; pick a complete one")
-    return trial

@@ -1,5 +1,5 @@
-"""Bookkeeping around one trial's objective: its tracked run, retry detection, the folder a retry resumes
-from, the model kept when the trial is the best so far, the outcome, and cleaning up."""
+"""Bookkeeping around one trial's objective: its record, its tracked run, the folder a retry resumes from, and
+what an interrupt leaves (a queued retry, and the study stopped after this trial)."""
 
 import contextlib
 import shutil
@@ -17,25 +17,17 @@ from optuna.trial import FrozenTrial
 
 from tagger.lineage import fixed_settings
 from tagger.tune.interrupt import StopOnRequest, StopRequest, is_interrupt
-from tagger.tune.record import Outcome, TrialRecord, best_trial, f1, is_multi_objective
+from tagger.tune.record import TrialRecord
 from tagger.tune.storage import WORKER
 from tagger.tune.tracker import Tracker
-
-
-def _outcome(err: BaseException | None) -> Outcome:
-    if err is None:
-        return Outcome.COMPLETE
-    if isinstance(err, optuna.TrialPruned):
-        return Outcome.PRUNED
-    return Outcome.INTERRUPTED if is_interrupt(err) else Outcome.FAILED
 
 
 class TrialRun:
     """Use as ``with TrialRun(...) as run: value = objective(trial, plan, run)``.
 
     The objective calls ``start(params)`` once it has suggested them, trains with ``trainer_defaults()`` from
-    ``resume_from()``, and fills ``record`` (metrics, epochs) and ``checkpoint`` (its best model file). A trial
-    that fits several models (cross-validation folds) names each by a ``part``: its own folder and curves.
+    ``resume_from()``, and fills ``record``. A trial that fits several models (cross-validation folds) names each
+    by a ``part``: its own folder and curves.
     """
 
     def __init__(
@@ -46,16 +38,18 @@ class TrialRun:
         stop: StopRequest,
         retry: Callable[[optuna.Study, FrozenTrial], None],
     ) -> None:
-        self.trial, self.tracker, self.output_dir, self.stop, self.retry = trial, tracker, output_dir, stop, retry
-        frozen = trial.study._storage.get_trial(trial._trial_id)  # Trial hides its system attrs
-        retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        self.trial, self.tracker, self.stop, self.retry = trial, tracker, stop, retry
+        retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(self._frozen())
         self.record = TrialRecord(worker=WORKER, retry_of=retry_of)
         # Claim the trial at once: a retry carries its dead first attempt's attributes, and another worker that
         # saw that worker's pid on a running trial would fail this one as dead.
         self.record.save(trial)
         # A retry works in its first attempt's folder, so it resumes from that attempt's last epoch.
         self.dir = output_dir / "trials" / f"trial_{trial.number if retry_of is None else retry_of}"
-        self.checkpoint = ""
+
+    def _frozen(self) -> FrozenTrial:
+        """The trial as stored, system attributes included (which a running Trial does not show)."""
+        return self.trial.study.get_trials(deepcopy=False)[self.trial.number]
 
     def part_dir(self, part: str = "") -> Path:
         return self.dir / part if part else self.dir
@@ -74,8 +68,8 @@ class TrialRun:
         self.record.save(self.trial)
 
     def trainer_defaults(self, callbacks: list[L.Callback], part: str = "") -> dict[str, Any]:
-        """LightningCLI trainer defaults: quiet, logging to the trial's run; callbacks (first) plus the stop
-        check and every epoch's end state (weights, optimiser, loops), overwritten: what a retry resumes."""
+        """LightningCLI trainer defaults: quiet, logging to the trial's run; callbacks (first) plus the stop check
+        and every epoch's end state (weights, optimiser, loops), overwritten: what a retry resumes."""
         folder = self.part_dir(part)
         last_epoch = ModelCheckpoint(dirpath=folder / "resume", filename="last", enable_version_counter=False)
         return {
@@ -90,32 +84,17 @@ class TrialRun:
         return self
 
     def __exit__(self, exc_type, err: BaseException | None, tb) -> None:
-        outcome = _outcome(err)
+        interrupted = is_interrupt(err)
+        self.record.interrupted = interrupted or None
+        if err is not None and not interrupted and not isinstance(err, optuna.TrialPruned):
+            self.record.failed = f"{type(err).__name__}: {err}"
         self.record.save(self.trial)
-        if outcome is Outcome.COMPLETE:
-            self._keep_if_best()
-        if self.record.run_id:
-            if outcome in (Outcome.COMPLETE, Outcome.PRUNED):  # a pruned or rejected trial: its costs
-                self.tracker.log_metrics(self.record.run_id, {f"final/{k}": v for k, v in self.record.metrics.items()})
-            reason = f"{type(err).__name__}: {err}" if outcome is Outcome.FAILED else self.record.rejected
-            self.tracker.end_trial(self.record.run_id, outcome, reason)
-        if outcome is Outcome.INTERRUPTED:  # the folder stays: a rerun resumes the queued retry from it
-            self.retry(self.trial.study, self.trial.study._storage.get_trial(self.trial._trial_id))
+        if interrupted:  # the folder stays: the queued retry resumes from it; no trial starts after this one
+            self.retry(self.trial.study, self._frozen())
+            self.trial.study.stop()
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.dir.parent.rmdir()  # gone once no trial here is running or waiting to resume
         if isinstance(err, SystemExit):  # a second Ctrl-C: Lightning exits; Optuna must still see it
             raise KeyboardInterrupt from None
-
-    def _keep_if_best(self) -> None:
-        """Keep the model of a trial that beats every finished one; the report keeps only the best's. A
-        multi-objective study keeps none (its pick is made at the end): the report refits the picked trial."""
-        study = self.trial.study
-        if is_multi_objective(study):
-            return
-        best = best_trial(study)
-        if self.checkpoint and (best is None or self.record.metric("val_f1") > f1(best)):
-            models = self.output_dir / "models"
-            models.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.checkpoint, models / f"trial_{self.trial.number}.ckpt")
