@@ -22,8 +22,8 @@ install: ## create .venv with the CPU build of torch and the package (editable, 
 test: ## the whole suite, slow end-to-end tests included (what CI runs; data: ../shared/data, else ./data)
 	$(BIN)/python -m pytest
 
-test-fast: ## the edit loop: every test not marked slow
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: ## the edit loop: every test but the slow and integration ones
+	$(BIN)/python -m pytest -m "not slow and not integration"
 
 lint: ## ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks
@@ -36,7 +36,7 @@ format: ## apply ruff's fixes and formatting
 fit: ## train the seed CNN on the data in TAGGER_DATA_DIR
 	$(BIN)/python -m tagger.cli fit --config configs/cnn.yaml
 
-tune: ## a 50-trial study, default search space (CNN or n-gram network), 3-fold CV (studies/tagger/)
+tune: ## a 50-trial study, default search space (converged linear family or Adam-trained networks), 5-fold CV (studies/tagger/)
 	$(BIN)/python -m tagger.tune --n-trials 50
 
 mlflow-ui: ## MLflow UI on the embedded store, at http://127.0.0.1:5000

@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -42,14 +43,14 @@ def test_predictions_match_the_trained_module(trained, data_dir):
         assert tagger.predict_proba([text]) == pytest.approx(expected, abs=1e-5)
 
 
-def test_predict_command_reads_arguments_and_stdin(trained):
+def test_predict_command_reads_arguments_and_stdin(trained, capsys, monkeypatch):
     _, best = trained
-    run = [sys.executable, "-m", "tagger.predict", "--model", str(best)]
-    out = subprocess.run([*run, "gan for faces", "bert nlp"], capture_output=True, text=True, check=True).stdout
-    lines = [json.loads(line) for line in out.splitlines()]
+    predict.main(["--model", str(best), "gan for faces", "bert nlp"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in lines] == ["gan for faces", "bert nlp"]
-    out = subprocess.run(run, input="one\ntwo\n", capture_output=True, text=True, check=True).stdout
-    assert len(out.splitlines()) == 2
+    monkeypatch.setattr(sys, "stdin", io.StringIO("one\ntwo\n"))
+    predict.main(["--model", str(best)])
+    assert len(capsys.readouterr().out.splitlines()) == 2
 
 
 def test_evaluate_prints_the_report(trained, data_dir, capsys):
@@ -116,17 +117,18 @@ def test_a_pt_file_that_is_not_a_checkpoint_is_one_message(tmp_path, content):
         Tagger.load(tmp_path / "model.pt")
 
 
-def test_texts_that_clean_to_nothing_get_no_tags_and_a_note(trained):
+def test_texts_that_clean_to_nothing_get_no_tags_and_a_note(trained, capsys):
     _, best = trained
     texts = ["", "   ", "🙂🙂🙂", "Привет мир", "!!! ??? ...", "a transformer for text classification"]
-    run = [sys.executable, "-m", "tagger.predict", "--model", str(best), *texts]
-    done = subprocess.run(run, capture_output=True, text=True, check=True)
-    results = [json.loads(line) for line in done.stdout.splitlines()]
+    predict.main(["--model", str(best), *texts])
+    done = capsys.readouterr()
+    results = [json.loads(line) for line in done.out.splitlines()]
     assert [r["tags"] for r in results[:5]] == [[]] * 5 and all("note" in r for r in results[:5])
     assert "note" not in results[5] and len(results[5]["probabilities"]) == len(Tagger.load(best).classes)
-    assert done.stderr.count("nothing is left after cleaning") == 5
+    assert done.err.count("nothing is left after cleaning") == 5
 
 
+@pytest.mark.integration  # a real pipe to a real process
 def test_a_closed_output_pipe_ends_quietly(trained):
     _, best = trained
     texts = "\n".join(f"text number {i} about gans and transformers" for i in range(3000))

@@ -1,4 +1,7 @@
-"""Several worker processes on one study: PostgreSQL and journal-file storages, killed workers, exact counts."""
+"""Several worker processes on one study: PostgreSQL and journal-file storages, killed workers, trial counts.
+
+Workers share Optuna's own loop and count the whole study's finished trials after each of theirs, so a study of
+N trials on W workers ends with N to N + W - 1 finished trials (docs/scale-out.md)."""
 
 import contextlib
 import os
@@ -12,7 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 import yaml
-from conftest import tiny_args
+from conftest import tiny_args, tracking_store
 from mlflow.tracking import MlflowClient
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -20,7 +23,7 @@ from optuna.trial import TrialState
 
 from tagger.tune.storage import alive
 
-pytestmark = pytest.mark.slow  # real worker processes, each a whole study
+pytestmark = pytest.mark.integration  # real worker processes, each a whole study
 
 SERVER = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -52,7 +55,7 @@ def tune_command(tmp_path, data_dir, storage, *extra):
     space.write_text(yaml.safe_dump({"model.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}))
     return [
         sys.executable, "-m", "tagger.tune", "--study-name", "s", "--storage", storage,
-        "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--search-space", str(space),
+        "--tracking-uri", tracking_store(tmp_path), "--search-space", str(space),
         "--output-dir", str(tmp_path / "out"), "--pruner", "none", "--heartbeat-interval", "1", "--grace-period", "3",
         "--cv", "1",
         *tiny_args(data_dir, tmp_path), *extra,
@@ -65,10 +68,10 @@ def load(storage: str) -> optuna.Study:
     return optuna.load_study(study_name="s", storage=storage)
 
 
-def check_study(storage, tmp_path, n_trials):
+def check_study(storage, tmp_path, n_trials, workers=1):
     study = load(storage)
     finished = study.get_trials(states=FINISHED)
-    assert len(finished) == n_trials
+    assert n_trials <= len(finished) <= n_trials + workers - 1
     assert len({t.number for t in study.trials}) == len(study.trials)
     assert all(t.params and t.value is not None for t in study.get_trials(states=(TrialState.COMPLETE,)))
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
@@ -82,7 +85,7 @@ def check_study(storage, tmp_path, n_trials):
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres), "journal"])
-def test_two_workers_finish_exactly_the_requested_trials(backend, request, data_dir, tmp_path):
+def test_two_workers_finish_the_requested_trials_at_most_one_more(backend, request, data_dir, tmp_path):
     if backend == "postgresql":
         storage = request.getfixturevalue("postgres_url")
     else:
@@ -90,7 +93,7 @@ def test_two_workers_finish_exactly_the_requested_trials(backend, request, data_
     subprocess.run(
         tune_command(tmp_path, data_dir, storage, "--workers", "2", "--n-trials", "5"), check=True, timeout=240
     )
-    study = check_study(storage, tmp_path, n_trials=5)
+    study = check_study(storage, tmp_path, n_trials=5, workers=2)
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both processes ran trials
     assert len({tuple(t.params.values()) for t in study.trials}) == len(study.trials)  # each its own proposals
     assert (tmp_path / "out" / "trials.csv").exists() and (tmp_path / "out" / "best.ckpt").exists()
@@ -111,7 +114,7 @@ def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, d
     victim.wait()
     assert survivor.wait(timeout=300) == 0, (tmp_path / "worker1.log").read_text()
 
-    study = check_study(postgres_url, tmp_path, n_trials=3)
+    study = check_study(postgres_url, tmp_path, n_trials=3, workers=2)
     (killed,) = study.get_trials(states=(TrialState.FAIL,))
     (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
     assert retry.state in FINISHED and retry.params == killed.params
@@ -170,7 +173,7 @@ def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_le
 
     rerun = subprocess.run(command, timeout=240, capture_output=True, text=True)  # the same command again
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    study = check_study(storage, tmp_path, n_trials=3)  # exactly 3 finished, no run left RUNNING
+    study = check_study(storage, tmp_path, n_trials=3, workers=2)  # no run left RUNNING
     assert len(study.get_trials(states=(TrialState.FAIL,))) == 2  # the two killed trials, retried
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("s").experiment_id])
@@ -193,36 +196,3 @@ def test_a_storage_password_appears_nowhere(postgres_url, data_dir, tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     for r in client.search_runs([client.get_experiment_by_name("s").experiment_id]):
         assert "leak9" not in repr(r.data.params) + repr(r.data.tags), r.info.run_name
-
-
-@pytest.mark.slow
-def test_optuna_dashboard_reads_the_default_journal_storage(tmp_path):
-    """The study storage a default run writes (a plain journal path) is what `make dashboard` serves."""
-    import json
-    import socket
-    import urllib.request
-    from pathlib import Path
-
-    study = optuna.create_study(study_name="watched", storage=JournalStorage(JournalFileBackend(str(tmp_path / "j"))))
-    study.add_trial(optuna.trial.create_trial(value=0.5))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dashboard = Path(sys.executable).parent / "optuna-dashboard"
-    log = open(tmp_path / "dashboard.log", "w+")  # noqa: SIM115 (a pipe left unread would block it)
-    command = [str(dashboard), "--host", "127.0.0.1", "--port", str(port), str(tmp_path / "j")]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                answer = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2).read())
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log.seek(0) or log.read()[-2000:]
-                time.sleep(0.3)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-    (summary,) = answer["study_summaries"]
-    assert summary["study_name"] == "watched" and summary["directions"] == ["minimize"]

@@ -1,0 +1,75 @@
+"""`python -m tagger.tune` as a user runs it: from any folder with the shipped config and space, and stopped by
+Ctrl-C, then resumed by the same command."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from conftest import tiny_args, tune_options
+from optuna.trial import TrialState
+from test_tune import runs_by_trial
+
+pytestmark = pytest.mark.integration
+
+
+def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data_dir, tmp_path):
+    command = [sys.executable, "-m", "tagger.tune", "--n-trials", "1", "--cv", "2", "--noise-repeats", "0",
+               "--data.data_dir", str(data_dir), "--data.min_tag_freq", "10", "--trainer.max_epochs", "1",
+               "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # mlflow.set_tracking_uri sets it
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = yaml.safe_load((tmp_path / "studies" / "tagger" / "best.yaml").read_text())
+    # the default space's first trial: configs/linear.yaml's model, fitted on train+val at the out-of-fold threshold
+    assert best["model"]["solver"] == "lbfgs" and best["data"]["train_on"] == "train+val"
+    assert best["threshold"]["value"] is not None
+    assert (tmp_path / "optuna.journal").exists() and (tmp_path / "mlflow.db").exists()
+    assert "handed over trial 0 (val_f1 " in done.stdout
+
+
+def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(data_dir, tmp_path):
+    options = tune_options(tmp_path, {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}})
+    command = [sys.executable, "-m", "tagger.tune", "--study-name", "t", "--storage", options.storage,
+               "--tracking-uri", options.tracking_uri, "--search-space", options.search_space,
+               "--output-dir", str(options.out), "--n-trials", "2", "--cv", "1",
+               *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "3")]  # fmt: skip
+    endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000"]
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 (a pipe left unread would block the worker)
+    worker = subprocess.Popen([*command, *endless], stdout=log, stderr=subprocess.STDOUT, text=True)
+    last_epoch = options.out / "trials" / "trial_0" / "resume" / "last.ckpt"
+    deadline = time.monotonic() + 60
+    while not last_epoch.exists() and time.monotonic() < deadline:  # trial 0 is training
+        time.sleep(0.2)
+    time.sleep(0.5)
+    worker.send_signal(signal.SIGINT)
+    worker.wait(timeout=60)
+    output = (tmp_path / "worker.log").read_text()
+    assert worker.returncode != 0 and "Rerun the same command to resume" in output, output
+    assert "Traceback" not in output and "trial   0 FAIL     value=- (interrupted)" in output
+
+    study = optuna.load_study(study_name="t", storage=options.storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]  # a retry is queued
+    assert last_epoch.exists()  # kept for the retry
+    (parent,), children = runs_by_trial(options)
+    assert children[0].info.status == "KILLED" and parent.info.status == "KILLED"
+    assert (options.out / "summary.md").exists() and (options.out / "trials.csv").exists()
+
+    # the command with an end (a changed definition, hence --allow-changes): 40 epochs, past the interrupted
+    # epoch (a run past max_epochs cannot resume), and a bound for a trial whose tiny learning rate never stops
+    rerun = [*command, "--trainer.max_epochs", "40", "--allow-changes"]
+    again = subprocess.run(rerun, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    study = optuna.load_study(study_name="t", storage=options.storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    retry = study.trials[1]
+    assert retry.user_attrs["retry_of"] == 0 and retry.params == study.trials[0].params
+    assert retry.user_attrs["resumed_from_epoch"] >= 1  # from the interrupted attempt's last epoch
+    assert not (options.out / "trials").exists()  # checkpoints cleaned once the trials ended
+    (again,), children = runs_by_trial(options)
+    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+    assert sorted(r.info.status for r in children.values()) == ["FINISHED", "FINISHED", "KILLED"]
