@@ -131,3 +131,10 @@ def test_a_tag_missing_from_the_train_split_is_refused(data_dir):
     """min_tag_freq 1 keeps tags seen once; the split can leave such a tag out of train."""
     with pytest.raises(TaggerError, match="on no .* project of the train split; raise --data.min_tag_freq"):
         train(TaggerDataModule(str(data_dir), min_tag_freq=1), C=3.0, threshold_split="val")
+
+
+def test_settings_that_leave_no_terms_are_one_line(data_dir, tmp_path):
+    """Not scikit-learn's traceback of an empty vocabulary: the baseline fits its features as fit does."""
+    args = ["--data.data_dir", str(data_dir), "--data.min_tag_freq", str(MIN_TAG_FREQ), "--data.tfidf.min_df", "100000"]
+    with pytest.raises(SystemExit, match=r"^tagger: error: the TF-IDF settings leave no word n-grams \(min_df 100000"):
+        baseline.main([*args, "--output", str(tmp_path / "model.npz")])

@@ -1,10 +1,11 @@
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from tagger.data.datamodule import TaggerDataModule
+from tagger.data.datamodule import Corpus, TaggerDataModule, check_folds
 from tagger.data.tokenizer import pad_batch
 from tagger.errors import TaggerError
 
@@ -85,3 +86,48 @@ def test_cross_validation_folds_never_touch_the_test_split(data_dir):
         assert np.array_equal(splits["test"], plain["test"])  # the same held-out projects
         assert sorted([*splits["train"], *splits["val"]]) == pool
     assert sorted(np.concatenate([s["val"] for s in folds]).tolist()) == pool  # each project validates once
+
+
+def test_more_folds_than_the_rarest_tag_has_projects_is_refused(dm, data_dir):
+    """A fold without a tag scores it as missed; the message names the largest K whose folds all hold every tag."""
+    counts = dm.corpus.y[np.concatenate([dm.corpus.splits["train"], dm.corpus.splits["val"]])].sum(0)
+    most, rarest = int(counts.min()), dm.classes[int(counts.argmin())]
+    message = (
+        f"--data.cv_folds {most + 1}: the rarest tag, '{rarest}', has {most} projects in train+val, "
+        f"so at most {most} folds can each hold every tag; use a K of {most} or less"
+    )
+    with pytest.raises(TaggerError, match=f"^{re.escape(message)}$"):
+        TaggerDataModule(str(data_dir), min_tag_freq=10, cv_folds=most + 1).setup()
+    for fold in range(most):
+        corpus = TaggerDataModule(str(data_dir), min_tag_freq=10, cv_folds=most, cv_fold=fold).corpus
+        assert corpus.y[corpus.splits["val"]].any(0).all()
+
+
+def test_check_folds_counts_train_and_val_not_test():
+    y = np.array([[1, 0], [1, 1], [1, 0], [1, 1], [1, 1], [1, 1]], dtype=np.float32)  # (N, C): tag b 2x in train+val
+    splits = {"train": np.array([0, 1]), "val": np.array([2, 3]), "test": np.array([4, 5])}
+    corpus = Corpus(["t"] * 6, y, ["a", "b"], splits)
+    check_folds(corpus, 2)
+    with pytest.raises(
+        TaggerError, match=r"^--cv 3: the rarest tag, 'b', has 2 projects in train\+val, .* of 2 or less$"
+    ):
+        check_folds(corpus, 3, option="--cv")
+
+
+def test_repeated_projects_never_reach_the_split(data_dir, tmp_path, capsys):
+    """fit, tune and the baseline read projects through the DataModule: a project read twice could land in train
+    and in test."""
+    projects = json.loads((data_dir / "projects.json").read_text())
+    renamed = [p | {"id": f"copy-{p['id']}"} for p in projects[40:50]]
+    (tmp_path / "projects.json").write_text(json.dumps(projects + projects[:40] + renamed))
+    (tmp_path / "tags.json").write_text((data_dir / "tags.json").read_text())
+    plain = TaggerDataModule(str(data_dir), min_tag_freq=10).corpus
+    capsys.readouterr()
+    repeated = TaggerDataModule(str(tmp_path), min_tag_freq=10).corpus
+    assert repeated.texts == plain.texts
+    assert all(np.array_equal(repeated.splits[name], rows) for name, rows in plain.splits.items())
+    assert capsys.readouterr().err.splitlines() == [
+        f"tagger: dropped 40 exact duplicate projects from {tmp_path / 'projects.json'}",
+        f"tagger: dropped 10 projects from {tmp_path / 'projects.json'} that repeat another's title and description "
+        "under another id",
+    ]

@@ -53,6 +53,29 @@ def test_unreadable_file(tmp_path):
         load_projects(tmp_path / "absent.json")
 
 
+def record(pid: int | str, title: str, tags: tuple[str, ...] = ("x",)) -> dict:
+    return {"id": pid, "title": title, "description": "d", "tags": list(tags), "created_on": str(pid)}
+
+
+def test_repeated_projects_are_dropped_with_a_count(tmp_path, capsys):
+    """Exact repeats (tags in any order), then the same title and description under another id: the first stays."""
+    rows = [record(1, "A", ("x", "y")), record(2, "B"), record(1, "A", ("y", "x")), record(3, "A"), record(2, "B")]
+    path = write(tmp_path, rows)
+    assert [p.id for p in load_projects(path)] == [1, 2]
+    assert capsys.readouterr().err.splitlines() == [
+        f"tagger: dropped 2 exact duplicate projects from {path}",
+        f"tagger: dropped 1 projects from {path} that repeat another's title and description under another id",
+    ]
+    assert [p.id for p in load_projects(write(tmp_path, rows[:2]))] == [1, 2]
+    assert capsys.readouterr().err == ""
+
+
+def test_different_records_under_one_id_are_refused(tmp_path):
+    path = write(tmp_path, [record(1, "A"), record(2, "B"), record(1, "A", ("y",)), record(2, "C"), record(2, "D")])
+    with pytest.raises(TaggerError, match=r"records 0 and 2 share id 1 but differ \(2 such ids\); keep one record"):
+        load_projects(path)
+
+
 def test_tags_file(tmp_path):
     path = write(tmp_path, [{"tag": "cv", "aliases": ["vision"], "parents": []}], "tags.json")
     assert load_tags(path) == {"cv": TagInfo(aliases=("vision",), parents=())}

@@ -39,6 +39,16 @@ def test_outer_folds_partition_the_projects_and_no_held_out_project_reaches_the_
     assert len(held_out_texts_seen(folds[0], base_args)) == 1
 
 
+def test_repeated_projects_are_cut_once(data_dir, tmp_path):
+    records = json.loads((data_dir / "projects.json").read_text())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "projects.json").write_text(json.dumps(records + records[:5]))
+    (tmp_path / "data" / "tags.json").write_text((data_dir / "tags.json").read_text())
+    folds = outer_folds(tmp_path / "data", tmp_path / "nested", k=2, seed=0, min_tag_freq=10)
+    held = [p["id"] for fold in folds for p in json.loads(fold.held_out.read_text())]
+    assert sorted(held) == sorted(p["id"] for p in records)
+
+
 @pytest.mark.slow
 def test_a_fold_runs_a_study_on_its_inner_projects_only_and_scores_both_models(data_dir, tmp_path):
     (fold, *_) = outer_folds(data_dir, tmp_path / "folds", k=3, seed=0, min_tag_freq=10)

@@ -2,6 +2,7 @@
 through the same fit, test, predict and evaluate as the CNN."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,35 @@ def test_test_subcommand_reads_the_checkpoint(fitted, data_dir, tmp_path):
 def test_a_network_on_other_features_than_the_data_gives_is_refused(data_dir, tmp_path):
     with pytest.raises(TaggerError, match="reads tfidf but --data.features is tokens; give --data.features tfidf"):
         cli_main(ngram_args(data_dir, tmp_path, "--data.features", "tokens"), run=False)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("char_ngrams", "[0, 0]", "--data.tfidf.char_ngrams [0, 0] is not an n-gram range; give [smallest, largest]"),
+        ("word_ngrams", "[3, 1]", "--data.tfidf.word_ngrams [3, 1] is not an n-gram range; give [smallest, largest]"),
+        ("min_df", "0", "--data.tfidf.min_df 0: give at least 1"),
+        ("max_df", "2", "--data.tfidf.max_df 2.0: give a share of the training texts"),
+    ],
+)
+def test_tfidf_settings_are_refused_with_the_config(option, value, message, tmp_path):
+    """Before any data is read (the folder does not exist): an n-gram of 0 would train on one empty-string
+    feature, the others end in scikit-learn's traceback at fit time."""
+    with pytest.raises(TaggerError, match=f"^{re.escape(message)}"):
+        cli_main(ngram_args(tmp_path / "absent", tmp_path, f"--data.tfidf.{option}", value), run=False)
+
+
+def test_settings_that_leave_no_terms_are_one_error(data_dir):
+    dm = TaggerDataModule(str(data_dir), min_tag_freq=10, features="tfidf", tfidf=TfidfSettings(min_df=100000))
+    texts = len(dm.corpus.splits["train"])
+    message = (
+        f"the TF-IDF settings leave no word n-grams (min_df 100000 is more than the {texts} training texts); "
+        "lower --data.tfidf.min_df or raise --data.tfidf.max_df"
+    )
+    with pytest.raises(TaggerError, match=f"^{re.escape(message)}$"):
+        dm.vocab_size  # noqa: B018 (fits the encoder)
+    with pytest.raises(TaggerError, match=r"no word n-grams \(none is in 2 to 100% of the 3 training texts\)"):
+        TfidfFeatures.fit(["ab", "cd", "ef gh"], TfidfSettings(min_df=2))
 
 
 def test_loss_weightings():

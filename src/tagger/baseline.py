@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Corpus, TaggerDataModule
-from tagger.data.features import TfidfSettings, rebuild, settings_of, terms_of
+from tagger.data.features import TfidfFeatures, TfidfSettings, rebuild, settings_of, terms_of
 from tagger.errors import TaggerError, reported
 from tagger.files import atomic
 from tagger.metrics import best_threshold, score
@@ -155,20 +155,17 @@ class Trained:
 
 
 def fit_pipeline(texts: list[str], y: np.ndarray, tfidf: TfidfSettings, C: float) -> Pipeline:
-    """TF-IDF features and one logistic regression per tag (balanced class weights), fitted on ``texts``."""
-    pipeline = Pipeline(
-        [
-            ("features", FeatureUnion(list(tfidf.vectorizers().items()))),
-            (
-                "classifier",
-                OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", tol=TOL, max_iter=1000)),
-            ),
-        ]
-    )
+    """TF-IDF features and one logistic regression per tag (balanced class weights), fitted on ``texts``.
+
+    The features are fitted as fit's are (TfidfFeatures.fit): settings that leave no n-gram end in one line.
+    """
+    features = TfidfFeatures.fit(texts, tfidf)
+    classifier = OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", tol=TOL, max_iter=1000))
     # L-BFGS calls BLAS on vectors of one coefficient per feature: threads cost more than they save there
     # (one thread fits the development data in about 1 s, two threads on two busy cores in about 15 s).
     with threadpool_limits(limits=1, user_api="blas"):
-        return pipeline.fit(texts, y)
+        classifier.fit(features.transform(texts), y)
+    return Pipeline([("features", FeatureUnion(list(features.vectorizers.items()))), ("classifier", classifier)])
 
 
 def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Trained:

@@ -53,9 +53,13 @@ class FoldResult:
 
 def outer_folds(data_dir: Path, folder: Path, k: int, seed: int, min_tag_freq: int = 30) -> list[OuterFold]:
     """Cut projects.json into k folds stratified by the labels fit would use; write each fold's files."""
-    records = json.loads((data_dir / PROJECTS.name).read_text())
+    projects = load_projects(data_dir / PROJECTS.name)  # repeats dropped, so none lands on both sides
+    by_id = {}
+    for record in json.loads((data_dir / PROJECTS.name).read_text()):
+        by_id.setdefault(record["id"], record)
+    records = [by_id[p.id] for p in projects]
     mapping = LabelMapping(load_tags(data_dir / TAGS.name), frozenset(GENERIC_TAGS))
-    labels = [mapping(p.tags) for p in load_projects(data_dir / PROJECTS.name)]
+    labels = [mapping(p.tags) for p in projects]
     y = MultiLabelBinarizer(classes=frequent_labels(labels, min_tag_freq)).fit_transform(labels)
     folds = []
     for number in range(k):

@@ -49,6 +49,27 @@ class Corpus:
     splits: dict[str, np.ndarray]  # split name -> row indices
 
 
+def check_folds(corpus: Corpus, folds: int, option: str = "--data.cv_folds") -> None:
+    """Refuse cutting train+val into more folds than its rarest tag has projects: some folds would lack the tag,
+    and their scores count it as missed (biased low) without a word. Train+val is the union of the corpus's train
+    and val splits, so a corpus already cut into folds answers alike.
+
+    Args:
+        option: what the user set the number of folds with, for the message.
+    """
+    if folds < 2:
+        return
+    counts = corpus.y[np.union1d(corpus.splits["train"], corpus.splits["val"])].sum(0)  # (C,)
+    rarest = int(counts.argmin())
+    most = int(counts[rarest])
+    if folds > most:
+        fix = f"use a K of {most} or less" if most > 1 else "raise --data.min_tag_freq"
+        raise TaggerError(
+            f"{option} {folds}: the rarest tag, '{corpus.classes[rarest]}', has {most} projects in train+val, "
+            f"so at most {most} folds can each hold every tag; {fix}"
+        )
+
+
 def _identity(path: Path) -> tuple[str, int, int]:
     """A file as a cache key: its path, modification time and size."""
     stat = path.stat()
@@ -177,6 +198,7 @@ class TaggerDataModule(L.LightningDataModule):
             )
         train, val, test = stratified_split(y, self.split_sizes, self.seed)
         if self.cv_folds > 1:
+            check_folds(Corpus(texts, y, classes, {"train": train, "val": val, "test": test}), self.cv_folds)
             cut_seed = self.seed if self.cv_seed is None else self.cv_seed
             train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, cut_seed)
         if self.train_on == "train+val":

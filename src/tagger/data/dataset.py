@@ -1,12 +1,13 @@
 """Reading projects.json and tags.json, checked at the edge, and turning raw tags into labels."""
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tagger.errors import TaggerError
 
@@ -67,16 +68,61 @@ def _str_list(path: Path, index: int, record: Any, name: str) -> tuple[str, ...]
     return tuple(values)
 
 
+class _Record(NamedTuple):
+    id: int | str
+    title: str
+    description: str
+    tags: tuple[str, ...]
+
+    def same_project(self, other: "_Record") -> bool:
+        return (self.title, self.description, set(self.tags)) == (other.title, other.description, set(other.tags))
+
+
+def _unique(path: Path, records: list[_Record]) -> list[_Record]:
+    """The first record of each id and of each title and description.
+
+    A project read twice could land in train and in test; two different records under one id cannot both be right.
+    """
+    first: dict[int | str, int] = {}
+    conflicts: dict[int | str, tuple[int, int]] = {}  # id -> its first record and the first that differs
+    for i, record in enumerate(records):
+        j = first.setdefault(record.id, i)
+        if j != i and not records[j].same_project(record):
+            conflicts.setdefault(record.id, (j, i))
+    if conflicts:
+        pid, (j, i) = next(iter(conflicts.items()))
+        raise TaggerError(
+            f"{path}: records {j} and {i} share id {pid!r} but differ ({len(conflicts)} such ids); "
+            "keep one record per id, or give each project its own id"
+        )
+    by_id = [records[i] for i in first.values()]
+    texts: dict[tuple[str, str], _Record] = {}
+    for record in by_id:
+        texts.setdefault((record.title, record.description), record)
+    if repeats := len(records) - len(by_id):
+        print(f"tagger: dropped {repeats} exact duplicate projects from {path}", file=sys.stderr)
+    if renamed := len(by_id) - len(texts):
+        print(
+            f"tagger: dropped {renamed} projects from {path} that repeat another's title and description "
+            "under another id",
+            file=sys.stderr,
+        )
+    return list(texts.values())
+
+
 def load_projects(path: Path) -> list[Project]:
-    """Projects with id, title, description and tags; any other field is ignored."""
-    return [
-        Project(
+    """Projects with id, title, description and tags; any other field is ignored. Repeats are dropped with a
+    count on stderr, and different records under one id refused (_unique)."""
+    records = [
+        _Record(
             id=_field(path, i, r, "id", (int, str)),
-            text=_field(path, i, r, "title", str) + " " + _field(path, i, r, "description", str),
+            title=_field(path, i, r, "title", str),
+            description=_field(path, i, r, "description", str),
             tags=_str_list(path, i, r, "tags"),
         )
         for i, r in enumerate(_read_json_list(path))
     ]
+    return [Project(r.id, r.title + " " + r.description, r.tags) for r in _unique(path, records)]
 
 
 def load_tags(path: Path) -> dict[str, TagInfo]:

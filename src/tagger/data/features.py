@@ -16,6 +16,8 @@ import torch
 from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from tagger.errors import TaggerError
+
 
 @dataclass(frozen=True)
 class TfidfSettings:
@@ -38,12 +40,43 @@ class TfidfSettings:
     max_df: float = 1.0
     sublinear_tf: bool = True
 
+    def __post_init__(self) -> None:
+        """Refused when the config is instantiated, before any data is read: scikit-learn would fail at fit time
+        with a traceback, or (an n-gram of 0) train on one empty-string feature. jsonargparse builds a dataclass
+        group after parsing, where a ValueError is a traceback and a TaggerError the entry point's one line."""
+        for name, (low, high) in (("word_ngrams", self.word_ngrams), ("char_ngrams", self.char_ngrams)):
+            if not 1 <= low <= high:
+                raise TaggerError(
+                    f"--data.tfidf.{name} [{low}, {high}] is not an n-gram range; give [smallest, largest] with "
+                    "1 <= smallest <= largest, e.g. [1, 2]"
+                )
+        if self.min_df < 1:
+            raise TaggerError(f"--data.tfidf.min_df {self.min_df}: give at least 1 (training texts an n-gram is in)")
+        if not 0 < self.max_df <= 1:
+            raise TaggerError(
+                f"--data.tfidf.max_df {self.max_df}: give a share of the training texts, above 0 and at most 1"
+            )
+
     def vectorizers(self) -> dict[str, TfidfVectorizer]:
         common = {"min_df": self.min_df, "max_df": self.max_df, "sublinear_tf": self.sublinear_tf}
         return {
             "word": TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams), **common),
             "char": TfidfVectorizer(analyzer=self.char_analyzer, ngram_range=tuple(self.char_ngrams), **common),
         }
+
+
+def _no_terms(name: str, settings: TfidfSettings, texts: int) -> str:
+    """Why settings that parse leave a vectorizer without terms, and which options to change."""
+    if settings.min_df > texts:
+        reason = f"min_df {settings.min_df} is more than the {texts} training texts"
+    elif settings.max_df * texts < settings.min_df:
+        reason = f"max_df {settings.max_df} of the {texts} training texts is fewer than min_df {settings.min_df}"
+    else:
+        reason = f"none is in {settings.min_df} to {settings.max_df:.0%} of the {texts} training texts"
+    return (
+        f"the TF-IDF settings leave no {name} n-grams ({reason}); "
+        "lower --data.tfidf.min_df or raise --data.tfidf.max_df"
+    )
 
 
 def settings_of(vectorizer: TfidfVectorizer) -> dict:
@@ -73,8 +106,11 @@ class TfidfFeatures:
     @classmethod
     def fit(cls, texts: Sequence[str], settings: TfidfSettings) -> "TfidfFeatures":
         vectorizers = settings.vectorizers()
-        for vectorizer in vectorizers.values():
-            vectorizer.fit(texts)
+        for name, vectorizer in vectorizers.items():
+            try:
+                vectorizer.fit(texts)
+            except ValueError:  # the settings are valid (__post_init__), so no n-gram is left on these texts
+                raise TaggerError(_no_terms(name, settings, len(texts))) from None
         return cls(vectorizers)
 
     def __len__(self) -> int:
