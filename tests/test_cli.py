@@ -138,13 +138,21 @@ def test_ctrl_c_during_fit_still_tunes_the_best_checkpoint_s_threshold(data_dir,
     assert Tagger.load(best).threshold == pytest.approx(ckpt["state_dict"]["threshold"].item())
 
 
-def test_a_checkpoint_whose_threshold_was_never_tuned_is_refused(data_dir, tmp_path):
+def test_a_checkpoint_whose_threshold_was_never_tuned_is_refused(data_dir, tmp_path, monkeypatch):
+    """By predict and evaluate (Tagger.load) and by `cli test`, which would score it at 0.5."""
     args = ["fit", *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "6")]
     with pytest.raises(RuntimeError, match="crash"):
         cli_main(args, trainer_defaults={"callbacks": [StopAt(2, RuntimeError("crash"))]})
     (best,) = (tmp_path / "lightning_logs").rglob("best-*.ckpt")
     with pytest.raises(TaggerError, match="threshold was never tuned"):
         Tagger.load(best)
+    monkeypatch.setattr("sys.argv", ["tagger.cli", "test", *tiny_args(data_dir, tmp_path), "--ckpt_path", str(best)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert str(exit_info.value) == (
+        f"tagger: error: --ckpt_path {best}: its decision threshold was never tuned (a checkpoint saved during "
+        "training, or fit was killed); use the best checkpoint of a finished or Ctrl-C'd fit, or fit again"
+    )
 
 
 @pytest.mark.parametrize(
@@ -193,3 +201,36 @@ def test_per_class_thresholds_are_written_tested_and_used_by_predict(data_dir, t
     (result,) = tagger.predict([text])
     (probs,) = tagger.predict_proba([text])
     assert result["tags"] == [c for c, p, t in zip(tagger.classes, probs, saved.tolist(), strict=True) if p >= t]
+
+
+def unwritable(tmp_path: Path, how: str) -> Path:
+    """A folder fit cannot write in: below a regular file (for anyone), or read-only (not for root)."""
+    if how == "below a file":
+        (tmp_path / "file").write_text("")
+        return tmp_path / "file" / "logs"
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        return folder
+    pytest.skip("root writes in a read-only folder")
+
+
+@pytest.mark.parametrize(
+    ("how", "given_as"),
+    [("below a file", "--trainer.default_root_dir"), ("read-only", "--trainer.default_root_dir"), ("read-only", "cwd")],
+)
+def test_a_folder_fit_cannot_write_in_is_one_line(data_dir, tmp_path, monkeypatch, how, given_as):
+    folder = unwritable(tmp_path, how)
+    args = tiny_args(data_dir, folder)
+    if given_as == "cwd":
+        args = args[: args.index("--trainer.default_root_dir")]  # the last option
+        monkeypatch.chdir(folder)
+    monkeypatch.setattr("sys.argv", ["tagger.cli", "fit", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    message = str(exit_info.value)
+    assert message.startswith(f"tagger: error: cannot write logs and checkpoints in {folder} (")
+    assert message.endswith("--trainer.default_root_dir") and "\n" not in message

@@ -2,19 +2,29 @@
 data-derived lists; curves on an epoch axis."""
 
 import hashlib
+import sys
 
 from conftest import tiny_args, tracking_store
 from mlflow.tracking import MlflowClient
+from mlflow.utils import mlflow_tags
 
 from tagger.cli import cli_main
-from tagger.lineage import FIXED
+from tagger.data.datamodule import TaggerDataModule
+from tagger.lineage import FIXED, lineage
 
 
 def check_lineage(tags: dict, data_dir) -> None:
-    assert len(tags["git.commit"]) == 40 and tags["git.dirty"] in ("True", "False")
+    """The commit and source in MLflow's reserved tags (its UI shows them), the data and split in tagger's own."""
+    assert len(tags[mlflow_tags.MLFLOW_GIT_COMMIT]) == 40 and "git.commit" not in tags
+    assert tags["git.dirty"] in ("True", "False") and tags[mlflow_tags.MLFLOW_SOURCE_TYPE] == "LOCAL"
+    assert tags[mlflow_tags.MLFLOW_SOURCE_NAME] == sys.argv[0]  # the program run, as MLflow's own runs say
     for name in ("projects.json", "tags.json"):
         assert tags[f"data.{name}.sha256"] == hashlib.sha256((data_dir / name).read_bytes()).hexdigest()
     assert int(tags["split.train"]) > int(tags["split.val"]) > 0 and tags["split.seed"] == "42"
+
+
+def test_lineage_uses_mlflow_s_reserved_source_tags(data_dir):
+    check_lineage(lineage(TaggerDataModule(str(data_dir), min_tag_freq=10)), data_dir)
 
 
 def test_a_tracked_fit_records_lineage_clean_params_and_epoch_curves(data_dir, tmp_path):

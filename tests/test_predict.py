@@ -5,13 +5,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from conftest import config_args
+from mlflow.pyfunc.model import PythonModelContext
 
 from tagger import evaluate, evaluation, predict
+from tagger.baseline import train
+from tagger.cli import cli_main
+from tagger.data.datamodule import TaggerDataModule
 from tagger.data.tokenizer import pad_batch
 from tagger.errors import TaggerError
-from tagger.loading import Tagger
+from tagger.loading import Tagger, load_model
+from tagger.pyfunc import TaggerPyfunc
+from tagger.registry import ARTIFACT
 
 FIXTURES = Path(__file__).parent / "data"
 
@@ -135,3 +143,28 @@ def test_a_closed_output_pipe_ends_quietly(trained):
     command = f"{sys.executable} -m tagger.predict --model {best} | head -1"
     done = subprocess.run(["bash", "-c", command], input=texts, capture_output=True, text=True)
     assert len(done.stdout.splitlines()) == 1 and "Traceback" not in done.stderr and "Error" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def model_files(trained, data_dir, tmp_path_factory) -> dict[str, Path]:
+    """A model file of each kind: a char-CNN and an n-gram (TF-IDF) checkpoint, and a baseline .npz."""
+    root = tmp_path_factory.mktemp("kinds")
+    batches = ("--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2")
+    ngram = cli_main(["fit", *config_args("ngram.yaml", data_dir, root, *batches)]).trainer.checkpoint_callback
+    baseline = root / "baseline.npz"
+    train(TaggerDataModule(str(data_dir), min_tag_freq=10), C=3.0, threshold_split="val").model.save(baseline)
+    return {"cnn": trained[1], "ngram": Path(ngram.best_model_path), "baseline": baseline}
+
+
+@pytest.mark.parametrize("kind", ["cnn", "ngram", "baseline"])
+def test_an_empty_batch_is_an_empty_answer(model_files, kind, capsys, monkeypatch):
+    """Empty stdin to predict, and no rows to the MLflow model: nothing out, no error."""
+    model = load_model(model_files[kind])
+    assert model.predict([]) == [] and model.predict_proba([]).shape == (0, len(model.classes))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    predict.main(["--model", str(model_files[kind])])
+    assert capsys.readouterr().out == ""
+    served = TaggerPyfunc()
+    served.load_context(PythonModelContext(artifacts={ARTIFACT: str(model_files[kind])}, model_config={}))
+    answer = served.predict(None, pd.DataFrame({"text": pd.Series([], dtype=str)}))
+    assert answer.empty and list(answer.columns) == ["tags", "probabilities"]

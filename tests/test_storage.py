@@ -1,12 +1,16 @@
-"""The storage URL is parsed once: its kind, its redacted form, its file or host."""
+"""The storage URL is parsed once: its kind, its redacted form, its file or host; dead local workers' trials."""
 
+import socket
+import subprocess
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from tagger.errors import TaggerError
 from tagger.redact import first_line, redact
-from tagger.tune.storage import StorageURL
+from tagger.tune.storage import StaleTrials, StorageURL, fail_dead_local_trials
 
 
 def test_journal_url():
@@ -58,6 +62,7 @@ def test_first_line_masks_passwords_and_names_a_silent_error():
 def test_a_url_inside_a_message_is_masked_and_the_message_kept():
     assert redact("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("journal:optuna.journal") == "journal:optuna.journal"
+    assert redact("http://h:5000/a%20b#x") == "http://h:5000/a%20b#x"  # nothing to mask: unchanged
     assert redact("failed (postgresql://:hunter2@h/db). Retry") == "failed (postgresql://:***@h/db). Retry"
 
 
@@ -75,3 +80,19 @@ def test_a_zombie_worker_counts_as_dead():
     assert alive(os.getpid()) and not alive(child.pid)
     child.wait()
     assert not alive(child.pid)
+
+
+def test_a_dead_worker_s_trial_is_failed_and_its_retry_is_not_taken_for_dead():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{dead.pid}")
+    trial.set_user_attr("config", "model: {}")
+    stale = StaleTrials(max_retry=1)
+    fail_dead_local_trials(study, stale)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
+    retry = study.ask()  # popped by a worker that has not claimed it yet
+    assert retry.params == trial.params and retry.user_attrs == {"config": "model: {}"}
+    fail_dead_local_trials(study, stale)  # another worker looks for dead ones meanwhile
+    assert study.trials[1].state == TrialState.RUNNING

@@ -1,24 +1,39 @@
 """`python -m tagger.cli fit|validate|test --config configs/cnn.yaml`: LightningCLI wiring."""
 
 import json
+import os
 from pathlib import Path
 
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 from tagger.callbacks import ThresholdTuner
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError, reported
+from tagger.files import unwritable
 from tagger.lineage import lineage
+from tagger.loading import check_tuned
 from tagger.models import features_of
 from tagger.module import TaggerModule
-from tagger.registry import FitTracking, LogBestModel
+from tagger.redact import redact
+from tagger.registry import FitTracking, LogBestModel, check_model_name
+
+
+class RedactingParser(LightningArgumentParser):
+    """Every config this parser writes (config.yaml beside the logs, the copies logged to MLflow, --print_config)
+    has the password of each URL in it masked: a tracking URI may hold one."""
+
+    def dump(self, *args, **kwargs) -> str:
+        return redact(super().dump(*args, **kwargs))
 
 
 class TaggerCLI(LightningCLI):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, parser_class=RedactingParser, **kwargs)
+
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         """No predict: tags come from `python -m tagger.predict`, which needs only the checkpoint."""
@@ -32,8 +47,18 @@ class TaggerCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand in (None, "fit") and self._get(self.config, "trainer").max_epochs == 0:
+        trainer = self._get(self.config, "trainer")
+        if self.subcommand in (None, "fit") and trainer.max_epochs == 0:
             raise TaggerError("--trainer.max_epochs 0 trains nothing (no checkpoint, no threshold); give 1 or more")
+        name = self._get(self.config, "mlflow").register_model
+        if name is not None:  # else refused by the registry only after the whole fit
+            check_model_name(name, "--mlflow.register_model")
+        folder = Path(trainer.default_root_dir or os.getcwd()).absolute()
+        if self.subcommand is not None and (reason := unwritable(folder)):  # else a traceback after loading data
+            raise TaggerError(
+                f"cannot write logs and checkpoints in {folder} ({reason}); run from a writable folder or give "
+                "one with --trainer.default_root_dir"
+            )
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
@@ -50,7 +75,7 @@ class TaggerCLI(LightningCLI):
         if tracking.tracking_uri is not None and self.subcommand == "fit":
             # the one switch: params, curves and the model to MLflow, beside the usual lightning_logs/
             root = self._get(self.config_init, "trainer").get("default_root_dir") or "."
-            mlflow_logger = tracking.logger(lineage(self.datamodule))
+            mlflow_logger = tracking.logger(lineage(self.datamodule), self._run_name())
             kwargs["logger"] = [CSVLogger(root), mlflow_logger]
         try:
             trainer = super().instantiate_trainer(**kwargs)
@@ -62,13 +87,21 @@ class TaggerCLI(LightningCLI):
             trainer.callbacks.append(LogBestModel(tracking, mlflow_logger))
         return trainer
 
+    def _run_name(self) -> str:
+        """What a fit run is called in MLflow (else a random name): its config files and network, e.g.
+        ``ngram-NgramNet``."""
+        configs = self._get(self.config, "config") or []
+        return "-".join([*(Path(str(c)).stem for c in configs), type(self.model.net).__name__])
+
     def before_test(self) -> None:
-        self._check_checkpoint()
+        self._check_checkpoint(tuned=True)
 
-    before_validate = before_test
+    def before_validate(self) -> None:
+        self._check_checkpoint(tuned=False)
 
-    def _check_checkpoint(self) -> None:
-        """The checkpoint to test exists and was trained on this data's tags and vocabulary."""
+    def _check_checkpoint(self, tuned: bool) -> None:
+        """The checkpoint exists and was trained on this data's tags and vocabulary; to test, its threshold was
+        tuned (the validation loss and average precision do not need it)."""
         path = self._get(self.config, "ckpt_path")
         if path is None or path in ("best", "last", "hpc", "registry"):
             return
@@ -79,6 +112,8 @@ class TaggerCLI(LightningCLI):
         saved = ckpt.get(TaggerDataModule.__qualname__)
         if saved is None:
             raise TaggerError(f"--ckpt_path {path}: not a tagger checkpoint (no vocabulary/classes)")
+        if tuned:
+            check_tuned(ckpt, f"--ckpt_path {path}")
         dm, inputs = self.datamodule, len(encoder_from_state(saved))
         if list(saved["classes"]) != dm.classes or inputs != dm.vocab_size:
             raise TaggerError(

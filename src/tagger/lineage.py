@@ -3,11 +3,18 @@ uncommitted changes), the data files' sha256, the split sizes and seed, and the 
 
 import hashlib
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.download import PROJECTS, TAGS
+
+# MLflow's reserved tags (mlflow.utils.mlflow_tags), which its UI shows as a run's source; spelled out here
+# because only the tracker and the MLflow model import mlflow (tests/test_architecture.py).
+GIT_COMMIT = "mlflow.source.git.commit"
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
 
 # Fixed settings worth comparing across runs (the searched ones are a trial's own params).
 FIXED = ("data.batch_size", "data.min_tag_freq", "data.features", "data.seed", "trainer.max_epochs", "seed_everything")
@@ -31,10 +38,14 @@ def _sha256(path: Path) -> str:
 
 
 def lineage(dm: TaggerDataModule) -> dict[str, str]:
-    """MLflow tags: the code, data and split behind a run."""
+    """MLflow tags: the code, data and split behind a run. The source as MLflow's own runs record it (the program
+    run, a local process), so that runs made by MlflowClient (a study's) carry it too; no commit outside a
+    checkout (an installed wheel), as in MLflow."""
+    program = sys.argv[0] if sys.argv else ""
+    tags = {SOURCE_NAME: program or "<console>", SOURCE_TYPE: "LOCAL"}
     commit = _git("rev-parse", "HEAD")
-    tags = {"git.commit": commit or "unknown (not a git checkout)"}
     if commit:
+        tags[GIT_COMMIT] = commit
         tags["git.dirty"] = str(bool(_git("status", "--porcelain", "--untracked-files=no")))
     for remote in (PROJECTS, TAGS):
         tags[f"data.{remote.name}.sha256"] = _sha256(Path(dm.data_dir) / remote.name)

@@ -53,6 +53,15 @@ def _network(spec: dict, path: str | Path) -> Network:
     return partial(cls, **spec.get("init_args", {}))
 
 
+def check_tuned(ckpt: dict, path: str | Path) -> None:
+    """Refuse a checkpoint whose threshold is still fit's starting 0.5: its tags and scores would look valid."""
+    if ckpt.get(THRESHOLD_TUNED) is False:
+        raise TaggerError(
+            f"{path}: its decision threshold was never tuned (a checkpoint saved during training, or fit was "
+            "killed); use the best checkpoint of a finished or Ctrl-C'd fit, or fit again"
+        )
+
+
 @dataclass
 class Tagger(TaggingModel):
     """A trained model with everything it needs: cleaning, encoder (tokenizer or TF-IDF), class names, threshold."""
@@ -79,11 +88,7 @@ class Tagger(TaggingModel):
         data = ckpt.get(TaggerDataModule.__qualname__)
         if data is None or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
             raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
-        if ckpt.get(THRESHOLD_TUNED) is False:
-            raise TaggerError(
-                f"{path}: its decision threshold was never tuned (a checkpoint saved during training, or fit was "
-                "killed); use the best checkpoint of a finished or Ctrl-C'd fit, or fit again"
-            )
+        check_tuned(ckpt, path)
         module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
         module.load_state_dict(ckpt["state_dict"])
         module.eval()
@@ -103,6 +108,8 @@ class Tagger(TaggingModel):
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) probabilities; texts are cleaned and encoded as in training."""
+        if not texts:  # TF-IDF refuses an empty batch; predict gets nothing on empty stdin
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
         encoded = self.encoder.encode_all([self.cleaning(t) for t in texts])
         order = np.arange(len(texts))
         if isinstance(self.encoder, Tokenizer):

@@ -6,7 +6,11 @@ read by tagger.loading (``torch.load(weights_only=True)`` for a checkpoint, ``al
 baseline), so the environment that loads it needs tagger installed (``--env-manager local``).
 """
 
+import math
+import reprlib
+
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 from mlflow.pyfunc.model import PythonModelContext
@@ -15,12 +19,32 @@ from tagger.loading import load_model
 from tagger.registry import ARTIFACT, outputs
 
 
+def _shown(value: object) -> str:
+    """A row's value as its sender wrote it: JSON null arrives as None, or as NaN in a column of numbers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    return f"{reprlib.repr(value)} ({type(value).__name__})"
+
+
+def texts_of(model_input: pd.DataFrame) -> list[str]:
+    """The ``text`` column, refused (HTTP 400 from MLflow's scoring server) if a row is not a string: the
+    signature's ``string`` does not stop null, numbers, lists or objects, and str() of them gets tags too."""
+    texts = list(model_input["text"])
+    for row, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise MlflowException.invalid_parameter_value(
+                f"row {row} (counting from 0): text must be a string, got {_shown(text)}; send every row's text "
+                "as a JSON string"
+            )
+    return texts
+
+
 class TaggerPyfunc(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         self.model = load_model(context.artifacts[ARTIFACT])
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None):
-        return outputs(self.model.predict([str(text) for text in model_input["text"]]))
+        return outputs(self.model.predict(texts_of(model_input)))
 
 
 set_model(TaggerPyfunc())

@@ -24,6 +24,8 @@ def quote_password(url: str) -> str:
 
 
 def _redact_url(url: str) -> str:
+    if "@" not in url:  # no user, so no password: left exactly as written
+        return url
     try:
         return make_url(quote_password(url)).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy reads: mask whatever stands between "user:" and the last "@"

@@ -10,14 +10,29 @@ import lightning.pytorch as L
 import mlflow
 import pandas as pd
 from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import _validate_model_name
 
+from tagger.errors import TaggerError
 from tagger.loading import load_model, save_lean
 
 ARTIFACT = "model"  # the artifacts key of the model file in the logged model
 EXAMPLE = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
+
+
+def check_model_name(name: str, option: str) -> None:
+    """A name the Model Registry refuses, refused before any training (MLflow's own rule, which the SQL stores
+    apply when the model is registered at the end)."""
+    try:
+        _validate_model_name(name)
+    except MlflowException:
+        raise TaggerError(
+            f"{option} {name!r} is not a registered model name: give a non-blank name without '/' or ':' that "
+            "is not '.' and does not start with '..' (e.g. tagger-cnn)"
+        ) from None
 
 
 def outputs(results: list[dict]) -> pd.DataFrame:
@@ -82,8 +97,10 @@ class FitTracking:
     experiment: str = "tagger-fit"
     register_model: str | None = None
 
-    def logger(self, tags: dict[str, str]) -> MLFlowLogger:
-        return EpochLogger(experiment_name=self.experiment, tracking_uri=self.tracking_uri, tags=tags)
+    def logger(self, tags: dict[str, str], run_name: str | None = None) -> MLFlowLogger:
+        return EpochLogger(
+            experiment_name=self.experiment, tracking_uri=self.tracking_uri, tags=tags, run_name=run_name
+        )
 
 
 class LogBestModel(L.Callback):
@@ -103,7 +120,10 @@ class LogBestModel(L.Callback):
         config = Path(trainer.log_dir or "") / "config.yaml"  # LightningCLI's resolved config
         if config.is_file():
             MlflowClient(self.tracking.tracking_uri).log_artifact(self.logger.run_id, str(config))
-        tags = {"checkpoint": best, "val_loss": trainer.checkpoint_callback.best_model_score}
+        tags = {"checkpoint": str(Path(best).resolve())}  # valid from any folder
+        score = trainer.checkpoint_callback.best_model_score  # a tensor, whose str() is "tensor(0.4742)"
+        if score is not None:
+            tags["val_loss"] = float(score)
         info = log_model(lean, self.tracking.tracking_uri, self.logger.run_id, self.tracking.register_model, tags)
         where = f"registered as {self.tracking.register_model} version {info.registered_model_version}"
         print(f"model {where if self.tracking.register_model else 'logged'} ({info.model_uri})", flush=True)

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def post(port: int, records: list[dict]) -> tuple[int, dict]:
+    """An /invocations request: the HTTP status and the JSON answer (predictions, or the error)."""
+    body = json.dumps({"dataframe_records": records}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def test_mlflow_models_serve_answers_with_the_tags(registered, tmp_path):
+    """The tags of tagger.predict for texts; a client's error (a null text) answered 400, with the row named."""
     uri, lean, info = registered
     port = free_port()
     env = os.environ | {"MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -41,14 +56,12 @@ def test_mlflow_models_serve_answers_with_the_tags(registered, tmp_path):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, log.seek(0) or log.read()[-2000:]
                 time.sleep(0.5)
-        body = json.dumps({"dataframe_records": [{"text": t} for t in TEXTS]}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-        )
-        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"]
+        status, answer = post(port, [{"text": t} for t in TEXTS])
+        refused = post(port, [{"text": TEXTS[0]}, {"text": None}])
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
     expected = Tagger.load(lean).predict(TEXTS)
-    assert [a["tags"] for a in answer] == [r["tags"] for r in expected]
-    assert answer[0]["probabilities"] == pytest.approx(expected[0]["probabilities"])
+    assert status == 200 and [a["tags"] for a in answer["predictions"]] == [r["tags"] for r in expected]
+    assert answer["predictions"][0]["probabilities"] == pytest.approx(expected[0]["probabilities"])
+    assert refused[0] == 400 and "row 1 (counting from 0): text must be a string, got null" in refused[1]["message"]
