@@ -12,6 +12,7 @@ from tagger.tune.options import parse
 def test_tuning_options_are_parsed_and_the_rest_is_the_fit_config_s():
     opts, fit = parse(["--n-trials", "7", "--trainer.max_epochs", "20", "--allow-changes", "--data.batch_size=32"])
     assert opts.n_trials == 7 and opts.allow_changes and opts.out.as_posix() == "studies/tagger"
+    assert opts.threads is None and parse(["--threads", "1"])[0].threads == 1
     assert fit[0] == "--config" and fit[1].endswith("configs/cnn.yaml")  # the shipped config by default
     assert fit[2:] == ["--trainer.max_epochs", "20", "--data.batch_size=32"]
     opts, fit = parse(["--objectives", "f1,latency", "--max-latency-ms", "4", "--pick=trial=3", "--config", "x.yaml"])
@@ -30,6 +31,10 @@ def test_tuning_options_are_parsed_and_the_rest_is_the_fit_config_s():
         (["--timeout", "0"], "timeout"),
         (["--heartbeat-interval", "0"], "heartbeat_interval"),
         (["--threads", "-1"], "threads"),
+        (["--threads", "1000"], "--threads: '1000' threads on this machine's"),
+        (["--study-name", "../../escape"], "--study-name: '../../escape' is not a name"),
+        (["--study-name", "a/b"], "--study-name: 'a/b' is not a name"),
+        (["--study-name", ""], "--study-name: '' is not a name"),
         (["--n-trials", "0"], "n_trials"),
         (["--max-retries", "-1"], "max_retries"),
         (["--seed", "-1"], "seed"),

@@ -13,6 +13,7 @@ from tagger.errors import TaggerError
 from tagger.tune.definition import check_definition
 from tagger.tune.handover import choose
 from tagger.tune.objectives import Pick
+from tagger.tune.report import front_table
 from tagger.tune.runner import FINISHED, TrialSeededSampler, optimize, run_study
 from tagger.tune.search_space import suggest
 
@@ -150,3 +151,17 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(data_
     client = MlflowClient(options.tracking_uri)
     failed = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
     assert failed.info.status == "FAILED" and failed.data.tags["optuna.fail_reason"] == "RuntimeError: the config broke"
+
+
+def test_a_study_with_nothing_to_hand_over_says_so_and_fails_a_registration(data_dir, tmp_path, capsys):
+    def rejected(trial, plan, run) -> float:
+        run.start({}, plan.lineage)
+        raise optuna.TrialPruned("over budget")
+
+    options = tune_options(tmp_path, SPACE, n_trials=2, pruner="none", register_model="tagger")
+    with pytest.raises(TaggerError, match="--register-model tagger: no complete trial, so no model to register"):
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=rejected)
+    assert "no trial was handed over (none completed)" in capsys.readouterr().out
+    assert not list(options.out.glob("best.*")) and (options.out / "summary.md").exists()
+    empty_front = front_table(optuna.create_study(directions=["maximize", "minimize"])).to_csv(index=False)
+    assert empty_front.startswith("number,val_f1,latency_ms")  # a header, even without rows

@@ -122,6 +122,24 @@ def test_a_rerun_with_more_trials_resumes_under_the_same_parent_run(single_study
     assert same.info.run_id == parent.info.run_id and len(children) == 4
 
 
+def test_a_rerun_against_another_tracking_store_names_the_study_s_store(single_study, tmp_path):
+    options = replace(copy_of(single_study, tmp_path), n_trials=4)
+    other = replace(options, tracking_uri=tracking_store(tmp_path / "other"))
+    with pytest.raises(TaggerError, match=r"tracks its runs in sqlite:///\S+/mlflow.db, not in \S+/other/mlflow.db"):
+        run_study(other, single_study.args, pruner=PruneTrials(set()))
+    assert len(optuna.load_study(study_name=options.study_name, storage=options.storage).trials) == 3
+
+
+def test_a_refused_rerun_changes_no_output_and_the_summary_shows_what_the_trials_ran_with(single_study, tmp_path):
+    options = copy_of(single_study, tmp_path)
+    before = {path.name: path.read_bytes() for path in options.out.iterdir() if path.is_file()}
+    with pytest.raises(TaggerError, match="--allow-changes"):
+        run_study(options, [*single_study.args, "--data.batch_size", "32", "--trainer.max_epochs", "2"])
+    assert {path.name: path.read_bytes() for path in options.out.iterdir() if path.is_file()} == before
+    fixed = next(line for line in before["summary.md"].decode().splitlines() if "fixed settings" in line)
+    assert "data.batch_size=16" in fixed and "trainer.max_epochs=3" in fixed
+
+
 # --- the cross-validated study ----------------------------------------------------------------------------
 
 
@@ -264,6 +282,10 @@ def test_each_family_of_the_default_space_runs_end_to_end(data_dir, tmp_path):
         ({"model.net.dropout_p": {"type": "float", "low": 2, "high": 5}}, r"'model\.net\.dropout_p' can take 2\.0"),
         ({"model.net.dropout_p": {"type": "float", "low": 0.1, "high": 5}}, r"'model\.net\.dropout_p' can take 5\.0"),
         ({"model.net.activation": {"type": "categorical", "choices": ["none", "tanh"]}}, r"activation='tanh'"),
+        (
+            {"data.tfidf.word_ngrams": {"type": "categorical", "choices": [[1, 2], [3, 1]]}},
+            r"'data\.tfidf\.word_ngrams' can take '\[3, 1\]'.*not an n-gram range",
+        ),
     ],
 )
 def test_every_value_the_config_rejects_is_found_before_any_trial(data_dir, tmp_path, extra, message):
@@ -271,6 +293,20 @@ def test_every_value_the_config_rejects_is_found_before_any_trial(data_dir, tmp_
     with pytest.raises(TaggerError, match=message):
         run_study(options, tiny_args(data_dir, tmp_path))
     assert not (tmp_path / "optuna.db").exists() and not options.out.exists()
+
+
+def test_a_model_name_the_registry_refuses_is_refused_before_any_trial(data_dir, tmp_path):
+    options = tune_options(tmp_path, SPACE, register_model="bad/name")
+    with pytest.raises(TaggerError, match="--register-model 'bad/name' is not a registered model name"):
+        run_study(options, tiny_args(data_dir, tmp_path))
+    assert not options.out.exists() and not (tmp_path / "optuna.db").exists()
+
+
+def test_more_folds_than_every_fold_can_fill_with_each_tag_are_refused(data_dir, tmp_path):
+    options = tune_options(tmp_path, SPACE, cv=50)
+    with pytest.raises(TaggerError, match=r"--cv 50: the rarest tag, '.+', has \d+ projects in train\+val"):
+        run_study(options, tiny_args(data_dir, tmp_path))
+    assert not options.out.exists()
 
 
 @pytest.mark.parametrize("field", ["storage", "tracking_uri"])
@@ -287,6 +323,13 @@ def test_an_unusable_storage_is_one_message_and_leaves_nothing_behind(data_dir, 
     with pytest.raises(TaggerError, match="not a storage"):
         run_study(options, tiny_args(data_dir, tmp_path))
     assert not (tmp_path / "new.db").exists() and not options.out.exists()
+
+
+def test_a_journal_file_that_cannot_be_written_is_one_message(data_dir, tmp_path):
+    (tmp_path / "afile").write_text("")
+    options = replace(tune_options(tmp_path, SPACE), storage=f"{tmp_path}/afile/s.journal")
+    with pytest.raises(TaggerError, match=r"cannot write the journal file .*afile/s.journal.*--storage"):
+        run_study(options, tiny_args(data_dir, tmp_path))
 
 
 def test_a_truncated_journal_line_is_named_with_the_fix(data_dir, tmp_path):

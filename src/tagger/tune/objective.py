@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score
 
 from tagger.callbacks import predict_split
 from tagger.cli import TaggerCLI, build
+from tagger.data.datamodule import check_folds
 from tagger.errors import TaggerError
 from tagger.lineage import lineage
 from tagger.metrics import best_threshold, class_thresholds, score
@@ -111,13 +112,13 @@ def make_plan(
                 f"the fit config with the search space's {key}={value!r} does not parse: {err}; "
                 f"check {space_name} and the --config/--trainer.*/--model.*/--data.* arguments"
             ) from None
-        except TaggerError:
-            raise
-        except Exception as err:  # whatever the model's or trainer's constructor raises for a bad value
+        except Exception as err:  # what the model's, data's or trainer's constructor raises for a bad value
             raise TaggerError(
                 f"{space_name}: '{key}' can take {value!r}, which the config rejects ({first_line(err)}); "
                 "narrow its range"
             ) from None
+    if check_edges and cv > 1:
+        check_folds(cli.datamodule.corpus, cv, option="--cv")
     cli.rebuild([*base_args, *to_cli_args(example_values(space))])
     has = {type(cb) for cb in cli.trainer.callbacks}
     return TrialPlan(

@@ -5,24 +5,23 @@ Ctrl-C."""
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import optuna
 import torch
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.baseline import yardstick
 from tagger.cli import build
 from tagger.errors import TaggerError
+from tagger.files import unwritable
 from tagger.lineage import FIXED, fixed_settings
 from tagger.redact import first_line
+from tagger.registry import check_model_name
 from tagger.tune.definition import DEFINITION_ATTR, check_definition, describe
 from tagger.tune.handover import choose, hand_over
 from tagger.tune.interrupt import StopRequest
@@ -36,6 +35,7 @@ from tagger.tune.report import StudyResult, write_report
 from tagger.tune.search_space import load_search_space, load_start_points
 from tagger.tune.storage import (
     STORAGE_ERRORS,
+    Retry,
     StaleTrials,
     StorageURL,
     check_database,
@@ -144,18 +144,6 @@ def optimize(
         raise TaggerError(f"{cap.failed} trials failed; see their reasons in trials.csv (user_attrs_failed) or MLflow")
 
 
-def check_writable(folder: Path) -> None:
-    """Trials keep their checkpoints under the output folder: it must take files before any trial runs."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise TaggerError(
-            f"cannot write to the output folder {folder} ({err.strerror or err}); pick a writable --output-dir"
-        ) from None
-
-
 Objective = Callable[[optuna.Trial, TrialPlan, TrialRun], float | list[float]]
 
 
@@ -175,6 +163,8 @@ def run_study(
     space = load_search_space(opts.search_space)
     plan = make_plan(base_args, space, opts.search_space, opts.cv, main, opts.objectives, opts.budget)
     if main:
+        if opts.register_model:
+            check_model_name(opts.register_model, "--register-model")
         check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
         check_database(url.url, "--storage")
     stale = StaleTrials(opts.max_retries)
@@ -192,7 +182,8 @@ def run_study(
         check_definition(study, definition, directions, opts.allow_changes)
         for point in load_start_points(opts.search_space):  # once: a resumed study has them already
             study.enqueue_trial(point, skip_if_exists=True)
-        check_writable(opts.out)
+        if reason := unwritable(opts.out):  # trials keep their checkpoints there
+            raise TaggerError(f"cannot write to the output folder {opts.out} ({reason}); pick a writable --output-dir")
         if BASELINE_ATTR not in study.user_attrs:  # the yardstick of every summary, fitted once per study
             study.set_user_attr(BASELINE_ATTR, yardstick(build(base_args).datamodule))
     tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
@@ -255,11 +246,11 @@ def trial_function(
     trial_objective: Objective,
 ) -> Callable[[optuna.Trial], float | list[float]]:
     """The objective Optuna's loop calls: claim the trial, fail dead local workers' trials, a line, the trial."""
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=opts.max_retries)
+    retry = Retry(max_retry=opts.max_retries)
 
     def run(trial: optuna.Trial) -> float | list[float]:
-        with TrialRun(trial, tracker, opts.out, stop, retry) as record_run:  # claims the trial first: a retry
-            fail_dead_local_trials(trial.study, stale)  # carries its dead attempt's worker; journals have no heartbeats
+        with TrialRun(trial, tracker, opts.out, stop, retry) as record_run:  # claims the trial with its worker
+            fail_dead_local_trials(trial.study, stale)  # journal files have no heartbeats
             progress.started(trial.study, trial)
             return trial_objective(trial, plan, record_run)
 

@@ -2,6 +2,7 @@
 and which errors mean the storage is gone."""
 
 import contextlib
+import copy
 import json
 import os
 import random
@@ -85,9 +86,19 @@ def check_database(url: str, option: str) -> None:
             raise TaggerError(f"cannot connect to {redact(url)}: {first_line(err)}; check {option}") from None
 
 
-class StaleTrials(RetryHeartbeatStaleTrialCallback):
-    """Queues a retry (same params) of a trial whose worker died or was interrupted, after telling ``on_dead``
-    (which closes its tracked run, once there is a tracker)."""
+class Retry(RetryHeartbeatStaleTrialCallback):
+    """Queues a retry (same params, same user attributes) without its dead attempt's worker: else, until its new
+    worker claims it, another worker would find it running under a dead process and fail it."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        unclaimed = copy.copy(trial)
+        unclaimed.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "worker"}
+        super().__call__(study, unclaimed)
+
+
+class StaleTrials(Retry):
+    """Queues a retry of a trial whose worker died, after telling ``on_dead`` (which closes its tracked run, once
+    there is a tracker)."""
 
     def __init__(self, max_retry: int) -> None:
         super().__init__(max_retry=max_retry)
@@ -104,8 +115,15 @@ def make_storage(
     """Databases run with heartbeats: a trial whose worker stops beating for grace_period seconds is marked
     FAILED when the next trial of any worker starts, and on_stale queues its retry."""
     if storage.kind == "journal":
-        check_journal(storage.path)
-        storage.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            check_journal(storage.path)
+            storage.path.parent.mkdir(parents=True, exist_ok=True)
+            with storage.path.open("a"):  # Optuna would fail on the first trial's write, after the set-up
+                pass
+        except OSError as err:
+            raise TaggerError(
+                f"cannot write the journal file {storage.path} ({err.strerror or err}); pick a writable --storage"
+            ) from None
         return JournalStorage(JournalFileBackend(str(storage.path)))
     if storage.kind == "sqlite" and workers > 1:
         raise TaggerError(

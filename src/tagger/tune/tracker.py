@@ -22,6 +22,7 @@ from tagger.tune.record import Outcome, TrialRecord
 from tagger.tune.storage import retry_racing
 
 PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run every worker shares
+STORE_ATTR = "mlflow_tracking_uri"  # study user attribute: where its runs are (password redacted)
 MODEL_TAG = "tagger.model_of_trial"  # parent run tag: "<trial>:<registered name>" of the model logged on it
 
 
@@ -90,11 +91,19 @@ class MlflowTracker:
         """Created once; on resume marked running again, its tags updated (the code may have changed since)."""
         self.parent_id = study.user_attrs.get(PARENT_ATTR)
         if self.parent_id:
+            try:
+                self.client.get_run(self.parent_id)
+            except MlflowException:
+                raise TaggerError(
+                    f"study {study.study_name!r} tracks its runs in {study.user_attrs.get(STORE_ATTR, 'another store')}"
+                    f", not in {redact(self.uri)}; rerun with that --tracking-uri, or start another --study-name"
+                ) from None
             self.client.update_run(self.parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
             self._log(self.parent_id, tags=tags)
             return
         self.parent_id = self.client.create_run(self.experiment_id, run_name=study.study_name, tags=tags).info.run_id
         study.set_user_attr(PARENT_ATTR, self.parent_id)
+        study.set_user_attr(STORE_ATTR, redact(self.uri))
         self._log(self.parent_id, params=params)
         self.client.log_text(self.parent_id, config, "config.yaml")
 

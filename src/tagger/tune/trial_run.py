@@ -41,9 +41,7 @@ class TrialRun:
         self.trial, self.tracker, self.stop, self.retry = trial, tracker, stop, retry
         retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(self._frozen())
         self.record = TrialRecord(worker=WORKER, retry_of=retry_of)
-        # Claim the trial at once: a retry carries its dead first attempt's attributes, and another worker that
-        # saw that worker's pid on a running trial would fail this one as dead.
-        self.record.save(trial)
+        self.record.save(trial)  # claimed: its worker is known at once, so a dead worker's trial is told apart
         # A retry works in its first attempt's folder, so it resumes from that attempt's last epoch.
         self.dir = output_dir / "trials" / f"trial_{trial.number if retry_of is None else retry_of}"
 
