@@ -17,7 +17,6 @@ Last line:
 """
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -31,6 +30,7 @@ from tagger import baseline
 from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.download import resolve_data_dir
+from tagger.errors import reported
 from tagger.metrics import classification_report
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -150,7 +150,9 @@ def nested_quality(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(resolve_data_dir(os.environ.get("TAGGER_DATA_DIR"))))
+    parser.add_argument(
+        "--data-dir", default=str(resolve_data_dir(None)), help="default: $TAGGER_DATA_DIR, else ./data"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--tuned", type=Path, default=CONFIGS / "tuned.yaml", help="a tuned config, if there is one")
     parser.add_argument("--threads", type=int, default=2)
@@ -161,7 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    nested_quality(args) if args.nested else split_quality(args)
+    with reported():  # no data (and no download) or a bad config: one line, not a traceback
+        nested_quality(args) if args.nested else split_quality(args)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,15 @@ def _few_threads():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_in_a_temporary_folder(tmp_path_factory):
+    """Session fixtures run before each test's chdir: what they write to the working folder (MLflow's ./mlruns,
+    the default artifact root of an experiment a study creates) lands in a temporary folder too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("session"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _in_a_temporary_folder(tmp_path, monkeypatch):
     """Whatever a test writes to the working folder (MLflow's ./mlruns, lightning_logs) lands in its tmp_path."""

@@ -86,7 +86,7 @@ def test_predict_and_evaluate_load_the_saved_file(fitted, dm, data_dir, capsys, 
     predict.main(["--model", str(path)])
     assert capsys.readouterr().out == ""
 
-    evaluate.main(["--model", str(path), "--projects", str(data_dir / "projects.json")])
+    evaluate.main(["--json", "--model", str(path), "--projects", str(data_dir / "projects.json")])
     report = json.loads(capsys.readouterr().out)
     assert list(report["per_class"]) == dm.classes and report["threshold"] == trained.model.threshold
     assert report["num_samples"] == len(dm.corpus.texts) and report["skipped_projects"] == 400 - len(dm.corpus.texts)

@@ -53,18 +53,18 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     assert str(resolve_data_dir(None)) == "data"
 
 
-def test_without_development_data_the_public_files_are_downloaded_once(tmp_path, monkeypatch):
+def test_without_development_data_the_public_files_are_downloaded_once(data_dir, tmp_path, monkeypatch):
     """A fresh clone without ../shared/data: the test data comes from the pinned URLs (here file:// URLs
-    of the development files), verified and cached; a second call downloads nothing."""
-    from conftest import SHARED_DATA, development_data
+    of the test data, which follows $TAGGER_DATA_DIR), verified and cached; a second call downloads nothing."""
+    from conftest import development_data
 
     for name in ("PROJECTS", "TAGS"):
-        local = SHARED_DATA / getattr(download, name).name
+        local = data_dir / getattr(download, name).name
         digest = hashlib.sha256(local.read_bytes()).hexdigest()
         monkeypatch.setattr(download, name, RemoteFile(local.name, local.as_uri(), digest))
     cache = tmp_path / "data"
     assert development_data(None, tmp_path / "no-shared", cache) == cache
-    assert (cache / "projects.json").read_bytes() == (SHARED_DATA / "projects.json").read_bytes()
+    assert (cache / "projects.json").read_bytes() == (data_dir / "projects.json").read_bytes()
     monkeypatch.setattr(download.urllib.request, "urlopen", None)  # cached: no second download
     assert development_data(None, tmp_path / "no-shared", cache) == cache
 

@@ -68,7 +68,7 @@ def test_predict_and_evaluate_from_the_checkpoint(fitted, data_dir, capsys):
         assert tagger.predict_proba([text])[0] == pytest.approx(probs, abs=1e-6)
     (result,) = tagger.predict([texts[0]])
     assert result["tags"] == [c for c, p in result["probabilities"].items() if p >= tagger.threshold]
-    evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
+    evaluate.main(["--json", "--model", str(best), "--projects", str(data_dir / "projects.json")])
     report = json.loads(capsys.readouterr().out)
     assert set(report["per_class"]) == set(tagger.classes) and report["threshold"] == pytest.approx(tagger.threshold)
 

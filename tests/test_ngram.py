@@ -63,7 +63,7 @@ def test_fit_trains_checkpoints_and_the_checkpoint_predicts_as_the_module(fitted
         expected = module(dm.encoder.collate(dm.encoder.encode_all(texts))).sigmoid().numpy()
     assert tagger.predict_proba(texts) == pytest.approx(expected, abs=1e-6)
     assert tagger.threshold == pytest.approx(module.threshold_value())
-    evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
+    evaluate.main(["--json", "--model", str(best), "--projects", str(data_dir / "projects.json")])
     report = json.loads(capsys.readouterr().out)
     assert set(report["per_class"]) == set(tagger.classes)
 

@@ -1,5 +1,6 @@
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,12 +62,57 @@ def test_predict_command_reads_arguments_and_stdin(trained, capsys, monkeypatch)
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
-def test_evaluate_prints_the_report(trained, data_dir, capsys):
+def test_evaluate_prints_a_table_or_the_report(trained, data_dir, tmp_path, capsys):
+    """A per-tag table by default; the whole report as JSON with --json, and in the --output file."""
     _, best = trained
-    evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
+    args = ["--model", str(best), "--projects", str(data_dir / "projects.json")]
+    evaluate.main([*args, "--json", "--output", str(tmp_path / "report.json")])
     report = json.loads(capsys.readouterr().out)
     assert set(report["overall"]) == {"precision", "recall", "f1", "f1_weighted", "f1_micro"}
     assert 0 < report["num_samples"] <= 400 and set(report["per_class"]) == set(Tagger.load(best).classes)
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    evaluate.main(args)
+    head, _, *lines = capsys.readouterr().out.splitlines()
+    assert head.split() == ["precision", "recall", "f1-score", "support"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[: len(report["per_class"])]}
+    assert rows == {
+        tag: [f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"])]
+        for tag, c in report["per_class"].items()
+    }
+    macro = next(line.split() for line in lines if line.split()[:2] == ["macro", "avg"])
+    assert macro[2:] == [f"{report['overall'][k]:.3f}" for k in ("precision", "recall", "f1")]
+
+
+def test_evaluate_names_the_missing_file(tmp_path):
+    """A wrong --projects is named (not the tags.json that is missing beside it too); then a missing tags.json,
+    and where it was looked for. Both before the model is loaded."""
+    missing = tmp_path / "elsewhere" / "projects.json"
+    with pytest.raises(SystemExit) as done:
+        evaluate.main(["--model", "unused.ckpt", "--projects", str(missing)])
+    assert str(done.value) == f"tagger: error: --projects {missing}: file not found"
+    with pytest.raises(TaggerError, match=f"^{re.escape(str(missing))}: file not found$"):
+        evaluation.evaluate(None, missing, missing.with_name("tags.json"))  # the projects are read first
+    (tmp_path / "projects.json").write_text("[]")
+    with pytest.raises(SystemExit) as done:
+        evaluate.main(["--model", "unused.ckpt", "--projects", str(tmp_path / "projects.json")])
+    assert str(done.value) == (
+        f"tagger: error: {tmp_path / 'tags.json'}: file not found (tags.json is looked for beside --projects); "
+        "give --tags FILE"
+    )
+
+
+def test_the_table_has_a_threshold_column_when_each_tag_has_its_own():
+    figures = {"precision": 1.0, "recall": 0.5, "f1": 2 / 3}
+    report = {
+        "overall": figures | {"f1_weighted": 0.6, "f1_micro": 0.7},
+        "per_class": {"gans": figures | {"support": 2}, "graphs": figures | {"support": 1}},
+        "threshold": [0.25, 0.5],
+        "num_samples": 3,
+        "absent_classes": [],
+    }
+    head, _, gans, graphs, *_ = evaluate.table(report).splitlines()
+    assert head.split()[-1] == "threshold"
+    assert gans.split() == ["gans", "1.000", "0.500", "0.667", "2", "0.250"] and graphs.split()[-1] == "0.500"
 
 
 def test_network_class_that_is_not_a_module_is_refused(trained, tmp_path):

@@ -16,6 +16,7 @@ def evaluate(tagger: TaggingModel, projects_path: Path, tags_path: Path) -> dict
     Projects left without any of the model's classes are skipped, as in training, and counted. Macro
     figures average over the classes present in the file; the absent ones are listed.
     """
+    labelled = load_projects(projects_path)  # first: a wrong projects path is named, not the tags beside it
     mapping = LabelMapping(
         load_tags(tags_path),
         frozenset(tagger.label_mapping["exclude"]),
@@ -24,7 +25,7 @@ def evaluate(tagger: TaggingModel, projects_path: Path, tags_path: Path) -> dict
     )
     known = set(tagger.classes)
     projects, labels, skipped = [], [], 0
-    for project in load_projects(projects_path):
+    for project in labelled:
         tags = [t for t in mapping(project.tags) if t in known]
         if tags:
             projects.append(project)
