@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -61,8 +62,13 @@ def test_test_subcommand_reports_metrics(trained, data_dir, tmp_path):
     assert list(Path(built.trainer.log_dir).glob("test_report.json"))
 
 
-def test_threshold_on_validation_split(data_dir, tmp_path):
+def test_threshold_on_validation_split_and_the_fit_s_closing_line(data_dir, tmp_path, capsys):
     built = cli_main(["fit", *tiny_args(data_dir, tmp_path, "--threshold.split", "val", "--trainer.max_epochs", "1")])
+    best = built.trainer.checkpoint_callback.best_model_path
+    closing = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(
+        rf"best checkpoint: {re.escape(best)}; threshold 0\.\d{{4}}; validation macro F1 0\.\d{{4}}", closing
+    )
     (tuner,) = [cb for cb in built.trainer.callbacks if isinstance(cb, ThresholdTuner)]
     assert tuner.split == "val"
     ckpt = torch.load(built.trainer.checkpoint_callback.best_model_path, weights_only=True)

@@ -83,7 +83,9 @@ def test_the_front_is_in_the_summary_the_hand_over_and_mlflow(mo_study):
     out, front = options.out, pd.read_csv(options.out / "pareto.csv")
     by_number = pd.read_csv(out / "trials.csv").set_index("number")
     summary = (out / "summary.md").read_text()
-    assert "## Pareto front (val_f1, latency_ms)" in summary and (out / "pareto_front.html").exists()
+    assert "## Pareto front (val_f1, latency_ms)" in summary
+    page = (out / "report.html").read_text()
+    assert "<h2>pareto front</h2>" in page and "<h2>param importances (latency_ms)</h2>" in page
     most_accurate = int(front.number.iloc[0])
     assert f"# Best trial {most_accurate} of study" in (out / "best.yaml").read_text()
     assert json.loads((out / "best.json").read_text())["trial"] == most_accurate  # refitted: no trial model kept

@@ -1,9 +1,13 @@
 import datetime
+import io
+from types import SimpleNamespace
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.tune.progress import Progress, clock
+from tagger.tune.progress import EpochLine, Progress, clock
+from tagger.tune.workers import Labelled
 
 
 def finished(value: float, seconds: float) -> FrozenTrial:
@@ -53,3 +57,22 @@ def test_a_rejected_trial_says_why_it_was_not_trained(capsys):
     study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={"rejected": reason}))
     Progress(n_trials=2)(study, study.trials[0])
     assert f"REJECTED value={reason} best=-" in capsys.readouterr().out
+
+
+def test_a_long_trial_prints_its_fold_epoch_and_val_ap_at_most_every_so_often(capsys):
+    trainer = SimpleNamespace(sanity_checking=False, current_epoch=7, callback_metrics={"val/ap": torch.tensor(0.71)})
+    EpochLine(3, "fold_1", every_s=0).on_validation_epoch_end(trainer, None)
+    assert capsys.readouterr().out == "trial   3 fold 2 epoch 7 val/ap 0.7100\n"
+    quiet = EpochLine(3, every_s=60)
+    quiet.on_validation_epoch_end(trainer, None)  # too soon after the trial started
+    trainer.sanity_checking = True
+    EpochLine(3, every_s=0).on_validation_epoch_end(trainer, None)
+    assert capsys.readouterr().out == ""
+
+
+def test_each_line_of_a_worker_carries_its_label():
+    stream = io.StringIO()
+    out = Labelled(stream, "[worker 2] ")
+    out.write("trial 1 started\ntrial 1 ")
+    out.write("COMPLETE\n")
+    assert stream.getvalue() == "[worker 2] trial 1 started\n[worker 2] trial 1 COMPLETE\n"

@@ -75,7 +75,12 @@ def test_the_outputs_say_what_ran_and_what_was_handed_over(single_study):
     out, study = single_study.options.out, single_study.study
     for name in ("trials.csv", "best.yaml", "best.ckpt", "best.json", "best_report.json", "summary.md"):
         assert (out / name).exists(), name
-    assert (out / "optimization_history.html").exists() and not (out / "pareto.csv").exists()
+    page = (out / "report.html").read_text()
+    assert page.count("plotly.js v") == 1 and not list(out.glob("*.html"))[1:]  # one page, one copy of plotly.js
+    pruner_axis = "val\\u002fap (what the pruner compares)"  # plotly's JSON escapes the slash
+    for title in ("optimization history", "intermediate values", pruner_axis, "per-tag F1"):
+        assert title in page, title
+    assert not (out / "pareto.csv").exists() and "[report.html](report.html)" in (out / "summary.md").read_text()
     summary = (out / "summary.md").read_text()
     assert "1 pruned" in summary and "## Baseline on the same split" in summary and "minus the baseline's" in summary
     trials = pd.read_csv(out / "trials.csv")
@@ -163,7 +168,7 @@ def test_the_winner_is_refitted_evaluated_and_registered_once(cv_study, data_dir
     record = json.loads((out / "best.json").read_text())
     assert record["trial"] == study.best_trial.number and record["test"]["train_on"] == "train"  # Adam: train only
     model = Tagger.load(out / "best.ckpt")
-    evaluate.main(["--model", str(out / "best.ckpt"), "--projects", str(data_dir / "projects.json")])
+    evaluate.main(["--json", "--model", str(out / "best.ckpt"), "--projects", str(data_dir / "projects.json")])
     assert set(json.loads(capsys.readouterr().out)["per_class"]) == set(model.classes)
     client = MlflowClient(cv_study.options.tracking_uri)
     (version,) = client.search_model_versions("name='tagger-study'")

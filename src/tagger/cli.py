@@ -10,12 +10,13 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from tagger.callbacks import ThresholdTuner
+from tagger.callbacks import ThresholdTuner, predict_split
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError, reported
 from tagger.files import unwritable
 from tagger.lineage import lineage
 from tagger.loading import check_tuned
+from tagger.metrics import score
 from tagger.models import features_of
 from tagger.module import TaggerModule
 from tagger.redact import redact
@@ -129,6 +130,19 @@ class TaggerCLI(LightningCLI):
         self.before_instantiate_classes()
         self.instantiate_classes()
         return self
+
+    def after_fit(self) -> None:
+        """A fit ends by saying where its model is and what it scores at its tuned threshold."""
+        if not self.trainer.is_global_zero or self.trainer.interrupted:
+            return
+        best = getattr(self.trainer.checkpoint_callback, "best_model_path", "") or "none saved"
+        threshold = self.model.threshold.cpu().numpy()
+        line = f"best checkpoint: {best}; threshold {float(threshold.mean()):.4f}"
+        if self.datamodule.train_on == "train":  # else validation projects were trained on
+            probs, targets = predict_split(self.model, self.datamodule.dataloader("val"))
+            f1 = score(targets, probs, threshold, self.datamodule.classes)["overall"]["f1"]
+            line += f"; validation macro F1 {f1:.4f}"
+        print(line, flush=True)
 
     def after_test(self) -> None:
         """Per-class figures do not fit the logged scalars: keep the whole report beside the logs."""

@@ -5,6 +5,7 @@ N trials on W workers ends with N to N + W - 1 finished trials (docs/scale-out.m
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,9 +91,14 @@ def test_two_workers_finish_the_requested_trials_at_most_one_more(backend, reque
         storage = request.getfixturevalue("postgres_url")
     else:
         storage = f"journal:{tmp_path}/optuna.journal"
-    subprocess.run(
-        tune_command(tmp_path, data_dir, storage, "--workers", "2", "--n-trials", "5"), check=True, timeout=240
-    )
+    done = subprocess.run(
+        tune_command(tmp_path, data_dir, storage, "--workers", "2", "--n-trials", "5"),
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trial_lines = [line for line in done.stdout.splitlines() if re.match(r"(\[worker \d\] )?trial +\d+ ", line)]
+    assert trial_lines and all(line.startswith(("[worker 1] ", "[worker 2] ")) for line in trial_lines)
+    assert "GPU available" not in done.stdout + done.stderr  # Lightning's banners are quieted
     study = check_study(storage, tmp_path, n_trials=5, workers=2)
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both processes ran trials
     assert len({tuple(t.params.values()) for t in study.trials}) == len(study.trials)  # each its own proposals

@@ -10,10 +10,11 @@ from tagger.tune.options import parse
 
 def quiet() -> None:
     """One line per trial instead of Optuna's and Lightning's per-trial chatter."""
+    import lightning.pytorch  # noqa: F401 (importing Lightning sets its loggers to INFO: set them after)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: its reason in the progress line
-    for name in ("lightning.pytorch", "lightning.fabric"):
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # "Seed set", "GPU available", tips
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in (
         "LightningCLI's args parameter",  # trials are built in-process from the tune command line

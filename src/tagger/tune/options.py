@@ -80,6 +80,7 @@ class TuneOptions:
     allow_changes: bool = _option(False, "add trials to a study whose config or search space has changed")
     role: Literal["main", "worker"] = _option("main", "", hidden=True)  # workers skip set-up and outputs
     parent_pid: int | None = _option(None, "", hidden=True)  # a worker ends when its main process is gone
+    worker_number: int | None = _option(None, "", hidden=True)  # labels a worker's lines
 
     @property
     def budget(self) -> Budget:

@@ -1,8 +1,10 @@
 """What a running study prints: a line when a trial starts and one when it ends, with k/N, the elapsed
-time and an ETA; nothing in between (Lightning's and Optuna's own output is quieted by tune.cli)."""
+time and an ETA; inside a long trial, a line every half minute (Lightning's and Optuna's own output is quieted
+by tune.cli)."""
 
 import time
 
+import lightning.pytorch as L
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -79,3 +81,22 @@ class Progress:
             f"finished, {clock(time.monotonic() - self.start)} elapsed, {eta}",
             flush=True,
         )
+
+
+class EpochLine(L.Callback):
+    """Inside a trial, at most one line per ``every_s`` seconds: its fold, its epoch and the val/ap the pruner
+    watches, so a trial of minutes is not silent."""
+
+    def __init__(self, number: int, part: str = "", every_s: float = 30.0) -> None:
+        if part.startswith("fold_"):  # counted from 1, as a user reads it
+            part = f"fold {int(part.removeprefix('fold_')) + 1}"
+        self.where = f"trial {number:>3}{' ' + part if part else ''}"
+        self.every_s, self.last = every_s, time.monotonic()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        ap = trainer.callback_metrics.get("val/ap")
+        figure = f" val/ap {float(ap):.4f}" if ap is not None else ""
+        print(f"{self.where} epoch {trainer.current_epoch}{figure}", flush=True)

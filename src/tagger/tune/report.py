@@ -1,6 +1,10 @@
 """What a user reads after a study: trials.csv, the Pareto front (pareto.csv), the plots and summary.md. Reports
 only: every figure here was measured elsewhere (the trials, the hand-over, the baseline, the noise)."""
 
+import html
+import json
+import re
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -8,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.files import write_atomic
 from tagger.tune.handover import HandOver
+from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.objectives import COST_METRICS
 from tagger.tune.record import TrialRecord
 
@@ -22,6 +28,7 @@ PLOTS = {
     "parallel_coordinate": optuna.visualization.plot_parallel_coordinate,
 }
 FRONT = "pareto.csv"
+PAGE = "report.html"  # every plot, one copy of plotly.js
 
 
 @dataclass
@@ -84,32 +91,86 @@ def key_params(study: optuna.Study, best: FrozenTrial | None, most: int = 4) -> 
         return varying[:most]
 
 
-def write_plots(study: optuna.Study, out: Path, best: FrozenTrial | None) -> dict[str, str]:
-    """Self-contained HTML plots; one the finished trials cannot support yet is skipped, with why. A
-    multi-objective study's plots show F1 (importances: each objective), plus its Pareto front."""
+def cost_params(study: optuna.Study, params: list[str]) -> list[str]:
+    """The parameters a cost can depend on: those never seen to differ between two trials of one architecture
+    (lr or dropout do; a cost is the architecture's alone)."""
+    by_arch: dict[str, list[FrozenTrial]] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        by_arch.setdefault(trial.user_attrs.get("architecture", str(trial.number)), []).append(trial)
+    return [p for p in params if all(len({str(t.params.get(p)) for t in same}) == 1 for same in by_arch.values())]
+
+
+def figures(study: optuna.Study, best: FrozenTrial | None, per_tag: dict | None) -> tuple[dict, dict[str, str]]:
+    """The report's plots by title, and the ones the finished trials cannot support yet, with why. A
+    multi-objective study's plots show F1 (a cost's importances: over the parameters it can depend on), plus
+    its Pareto front."""
     plots, skipped, key = dict(PLOTS), {}, key_params(study, best)
     for name in ("contour", "parallel_coordinate"):
         plots[name] = partial(plots[name], params=key)
     if len(key) < 2:
         skipped["contour"] = f"{len(key)} parameter varies among the handed-over family's trials"
         del plots["contour"]
+    names = study.metric_names or [f"objective {k}" for k in range(len(study.directions))]
     if len(study.directions) > 1:
-        names = study.metric_names or [f"objective {k}" for k in range(len(study.directions))]
         plots = {
             n: p if n == "param_importances" else partial(p, target=first, target_name=names[0])
             for n, p in plots.items()
         }
+        plots["param_importances"] = partial(plots["param_importances"], target=first, target_name=names[0])
+        params = list(best.params) if best else []
+        for k, name in enumerate(names[1:], start=1):
+            plots[f"param_importances ({name})"] = partial(
+                optuna.visualization.plot_param_importances, params=cost_params(study, params) or None,
+                target=lambda t, k=k: t.values[k], target_name=name,
+            )  # fmt: skip
         plots["pareto_front"] = partial(optuna.visualization.plot_pareto_front, target_names=names)
     else:
         plots["intermediate_values"] = optuna.visualization.plot_intermediate_values
-    for name, plot in plots.items():
-        try:
-            figure = plot(study)
-        except (ValueError, RuntimeError, ZeroDivisionError) as err:
-            skipped[name] = str(err)
-            continue
-        write_atomic(out / f"{name}.html", figure.to_html(include_plotlyjs=True))
-    return skipped
+    made = {}
+    with warnings.catch_warnings():  # Optuna's notes on sparse studies: the skipped list says it once
+        warnings.simplefilter("ignore")
+        for name, plot in plots.items():
+            try:
+                made[name] = plot(study)
+            except (ValueError, RuntimeError, ZeroDivisionError) as err:
+                skipped[name] = str(err)
+    if "intermediate_values" in made:
+        made["intermediate_values"].update_layout(yaxis_title=f"{PRUNING_MONITOR} (what the pruner compares)")
+    if "optimization_history" in made and len(study.directions) == 1:
+        made["optimization_history"].update_layout(yaxis_title=names[0])
+    if per_tag:
+        made["per-tag F1 of the model in best.ckpt (test split)"] = per_tag_figure(per_tag)
+    return made, skipped
+
+
+def per_tag_figure(report: dict) -> go.Figure:
+    """Per-tag precision, recall and F1 at the model's threshold, worst F1 first: which tags it gets wrong."""
+    tags = sorted(report["per_class"], key=lambda tag: report["per_class"][tag]["f1"])
+    figure = go.Figure(
+        [go.Bar(name=m, x=tags, y=[report["per_class"][t][m] for t in tags]) for m in ("precision", "recall", "f1")]
+    )
+    return figure.update_layout(barmode="group", yaxis_title="at the model's threshold", xaxis_tickangle=-45)
+
+
+def write_page(made: dict, skipped: dict[str, str], path: Path, title: str) -> None:
+    """One HTML page holding every plot, with one copy of plotly.js (each plot alone would carry its 4.8 MB)."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    for number, (name, figure) in enumerate(made.items()):
+        parts += [
+            f"<h2>{html.escape(re.sub(r'^[a-z_]+', lambda m: m.group().replace('_', ' '), name))}</h2>",
+            figure.to_html(full_html=False, include_plotlyjs=number == 0),
+        ]
+    if skipped:
+        parts.append(
+            "<h2>skipped</h2><ul>"
+            + "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
+            + "</ul>"
+        )
+    write_atomic(
+        path,
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body>{''.join(parts)}</body></html>",
+    )
 
 
 def write_report(result: StudyResult, out: Path) -> list[Path]:
@@ -119,10 +180,13 @@ def write_report(result: StudyResult, out: Path) -> list[Path]:
     front = front_table(study) if len(study.directions) > 1 else None
     if front is not None:
         write_atomic(out / FRONT, front.to_csv(index=False))
-    skipped = write_plots(study, out, result.handover.trial if result.handover else None)
+    per_tag = out / "best_report.json"
+    best = result.handover.trial if result.handover else None
+    made, skipped = figures(study, best, json.loads(per_tag.read_text()) if best and per_tag.exists() else None)
+    write_page(made, skipped, out / PAGE, f"Study {study.study_name}")
     write_atomic(out / "summary.md", summary(result, front, skipped))
     handed = result.handover.files if result.handover else []
-    return [*sorted(out.glob("*.html")), *handed, *([out / FRONT] if front is not None else [])] + [
+    return [out / PAGE, *handed, *([out / FRONT] if front is not None else [])] + [
         out / "trials.csv",
         out / "summary.md",
     ]
@@ -142,6 +206,7 @@ def summary(result: StudyResult, front: pd.DataFrame | None, skipped: dict[str, 
         f"rejected before training (over a --max-* budget), {counts[TrialState.FAIL]} failed{running}",
         f"- wall time of this run: {result.wall_s:.0f} s; sum of trial durations: {durations:.0f} s",
         "- fixed settings (searched keys override them): " + ", ".join(f"{k}={v}" for k, v in result.fixed.items()),
+        f"- plots: [{PAGE}]({PAGE})",
     ]
     if front is not None:
         lines += _front_lines(study, front)

@@ -46,7 +46,7 @@ from tagger.tune.storage import (
 )
 from tagger.tune.tracker import PARENT_ATTR, MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
-from tagger.tune.workers import die_with_parent, launch_workers
+from tagger.tune.workers import die_with_parent, label_output, launch_workers
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 BASELINE_ATTR = "baseline"  # study user attribute: the baseline's test figures on the study's split
@@ -158,6 +158,8 @@ def run_study(
     by Ctrl-C. argv is the command line that worker processes repeat; trial_objective, what a trial runs."""
     if opts.parent_pid is not None:
         die_with_parent(opts.parent_pid)
+    if opts.worker_number is not None:
+        label_output(opts.worker_number)
     main = opts.role == "main"
     url = StorageURL.parse(opts.storage)
     space = load_search_space(opts.search_space)

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 
 from tagger.lineage import fixed_settings
 from tagger.tune.interrupt import StopOnRequest, StopRequest, is_interrupt
+from tagger.tune.progress import EpochLine
 from tagger.tune.record import TrialRecord
 from tagger.tune.storage import WORKER
 from tagger.tune.tracker import Tracker
@@ -75,7 +76,7 @@ class TrialRun:
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "logger": self.tracker.trial_logger(self.record.run_id, prefix=part),
-            "callbacks": [*callbacks, StopOnRequest(self.stop), last_epoch],
+            "callbacks": [*callbacks, StopOnRequest(self.stop), EpochLine(self.trial.number, part), last_epoch],
         }
 
     def __enter__(self) -> "TrialRun":

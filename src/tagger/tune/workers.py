@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import TextIO
 
 from tagger.errors import TaggerError
 from tagger.tune.interrupt import StopRequest
@@ -21,7 +22,7 @@ def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> Non
     command = [sys.executable, "-m", "tagger.tune", *argv, "--workers", "1", "--role", "worker"]
     command += ["--parent-pid", str(os.getpid())]
     command += ["--threads", str(threads)]
-    workers = [subprocess.Popen(command) for _ in range(opts.workers)]
+    workers = [subprocess.Popen([*command, "--worker-number", str(k)]) for k in range(1, opts.workers + 1)]
     try:
         codes = [w.wait() for w in workers]
     except KeyboardInterrupt:
@@ -29,6 +30,27 @@ def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> Non
         raise
     if any(codes) and not stop.requested:
         raise TaggerError(f"worker exit codes {codes}; see their messages above")
+
+
+class Labelled:
+    """A text stream whose every line starts with a worker's label, so interleaved lines tell whose they are
+    (a worker writes to its own terminal: no pipe that a killed main process would break)."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream, self.label, self.at_line_start = stream, label, True
+
+    def write(self, text: str) -> int:
+        for piece in text.splitlines(keepends=True):
+            self.stream.write(self.label + piece if self.at_line_start else piece)
+            self.at_line_start = piece.endswith("\n")
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def label_output(number: int) -> None:
+    sys.stdout, sys.stderr = Labelled(sys.stdout, f"[worker {number}] "), Labelled(sys.stderr, f"[worker {number}] ")
 
 
 def die_with_parent(parent_pid: int, interval: float = 1.0) -> None:
