@@ -8,7 +8,7 @@ ifneq ($(wildcard ../shared/data/projects.json),)
 export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: help install test test-fast lint format fit tune mlflow-ui dashboard bench clean
+.PHONY: help install test test-fast test-model-env lint format fit tune mlflow-ui dashboard bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test: ## the whole suite, slow end-to-end tests included (what CI runs; data: ..
 
 test-fast: ## the edit loop: every test but the slow and integration ones
 	$(BIN)/python -m pytest -m "not slow and not integration"
+
+test-model-env: ## a logged model loads in a fresh virtualenv built from its own requirements.txt (pip, ~100 s)
+	$(BIN)/python -m pytest -m model_env
 
 lint: ## ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks

@@ -1,19 +1,89 @@
-"""The MLflow model: logged from code, registered, loaded back and served over HTTP, answering as
-tagger.predict does for the same texts."""
+"""The MLflow model: logged from code with tagger's code and pinned requirements, registered, loaded back (also
+where tagger is not installed) and served over HTTP, answering as tagger.predict does for the same texts."""
 
+import json
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from conftest import TEXTS, tiny_args, tracking_store
 from mlflow.tracking import MlflowClient
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+import tagger
 from tagger import cli
 from tagger.cli import cli_main
 from tagger.errors import TaggerError
 from tagger.loading import Tagger
-from tagger.registry import check_model_name
+from tagger.registry import SERVING_PACKAGES, check_model_name
+
+# `python -I -c PREDICT MODEL_DIR TEXT...`: tagger hidden (the editable install's .pth puts src/ on sys.path
+# even under -I), the model loaded as MLflow's server loads it, the texts tagged. Prints, as JSON, where tagger
+# was imported from, the tags, and the top-level modules that loading and predicting imported.
+PREDICT = """
+import importlib.util, json, sys
+from pathlib import Path
+sys.path = [p for p in sys.path if not (Path(p) / "tagger").is_dir()]
+assert importlib.util.find_spec("tagger") is None, "tagger is importable before the model is loaded"
+before = {m.partition(".")[0] for m in sys.modules}
+import mlflow, pandas
+got = mlflow.pyfunc.load_model(sys.argv[1]).predict(pandas.DataFrame({"text": sys.argv[2:]}))
+import tagger
+modules = {m.partition(".")[0] for m in sys.modules} - before
+print(json.dumps({"tagger": tagger.__file__, "tags": [list(t) for t in got["tags"]], "modules": sorted(modules)}))
+"""
+
+
+def model_files(registered, folder: Path) -> Path:
+    """The registered model's folder (MLmodel, requirements.txt, code/, artifacts/), downloaded into folder."""
+    uri, _, info = registered
+    folder.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(folder)))
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def predict_in(python: str, model: Path, texts: list[str]) -> dict:
+    """PREDICT run by python (an interpreter path) on the model folder; fails with the end of its stderr."""
+    answer = subprocess.run(
+        [python, "-I", "-c", PREDICT, str(model), *texts], capture_output=True, text=True, timeout=600
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    return json.loads(answer.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def model_dir(registered, tmp_path_factory) -> Path:
+    return model_files(registered, tmp_path_factory.mktemp("model"))
+
+
+def installed_by(requirements: list[str]) -> set[str]:
+    """The distributions pip installs for requirements: each one and, transitively, what it requires here."""
+    found, todo = set(), [Requirement(line) for line in requirements]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            needs = metadata.requires(requirement.name) or []
+        except metadata.PackageNotFoundError:  # not installed here, so nothing here imports it
+            continue
+        for line in needs:
+            need = Requirement(line)
+            extras = requirement.extras | {""}
+            if need.marker is None or any(need.marker.evaluate({"extra": extra}) for extra in extras):
+                todo.append(need)
+    return found
 
 
 def test_the_logged_model_loads_and_predicts_as_tagger_predict(registered):
@@ -78,3 +148,34 @@ def test_fit_refuses_a_bad_registered_model_name_before_any_work(data_dir, tmp_p
         cli.main()
     assert str(exit_info.value).startswith("tagger: error: --mlflow.register_model 'bad/name' is not a registered")
     assert not (tmp_path / "lightning_logs").exists() and "Epoch" not in capsys.readouterr().out
+
+
+def test_the_model_pins_what_loading_needs_to_the_installed_releases(model_dir):
+    pins = {r.name: str(r.specifier) for r in map(Requirement, (model_dir / "requirements.txt").read_text().split())}
+    assert {"mlflow", "torch", "lightning", "scikit-learn"} <= set(pins)
+    # The installed release without its local label: torch 2.13.0+cpu is pinned as torch==2.13.0.
+    installed = {r.name: metadata.version(r.name).partition("+")[0] for r in map(Requirement, SERVING_PACKAGES)}
+    assert pins == {name: f"=={release}" for name, release in installed.items()}
+
+
+def test_the_model_ships_taggers_code(model_dir):
+    flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["code"] == "code" and flavor["model_code_path"].endswith("pyfunc.py")
+    shipped, source = model_dir / "code" / "tagger", Path(tagger.__file__).parent
+    files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file()) == files
+    assert Path("data/stopwords.txt") in files and Path("loading.py") in files  # package data too
+
+
+def test_the_model_loads_and_predicts_where_tagger_is_not_installed(registered, model_dir):
+    """Loaded in a process that cannot import tagger from site-packages or src/: the shipped code answers as
+    tagger.predict does, and everything the load imported is installed by the model's requirements.txt."""
+    _, lean, _ = registered
+    got = predict_in(sys.executable, model_dir, TEXTS)
+    assert Path(got["tagger"]).is_relative_to(model_dir / "code")
+    assert got["tags"] == [r["tags"] for r in Tagger.load(lean).predict(TEXTS)]
+    owners = metadata.packages_distributions()  # top-level module -> the distributions that provide it
+    imported = {tuple(owners[m]) for m in got["modules"] if m in owners and m != "tagger"}
+    installed = installed_by((model_dir / "requirements.txt").read_text().split())
+    missing = [names for names in imported if not {canonicalize_name(n) for n in names} & installed]
+    assert not missing, f"loading imports {missing}, which the model's requirements.txt does not install"

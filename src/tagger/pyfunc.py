@@ -3,7 +3,8 @@ file its one artifact. Raw texts in (a ``text`` column), each text's tags and pe
 
 MLflow copies this file into the logged model and runs it on load; nothing is pickled. The model file is
 read by tagger.loading (``torch.load(weights_only=True)`` for a checkpoint, ``allow_pickle=False`` for a
-baseline), so the environment that loads it needs tagger installed (``--env-manager local``).
+baseline). tagger itself ships in the model's ``code/`` (registry.log_model's ``code_paths``), which MLflow puts
+first on sys.path before it runs this file, so the imports below need only the model's requirements.txt.
 """
 
 import math

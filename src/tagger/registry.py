@@ -1,8 +1,10 @@
 """A model file as an MLflow model: logged from code (tagger/pyfunc.py, no pickle) with the file as its one
-artifact, a signature (a ``text`` string column in; ``tags`` and per-tag ``probabilities`` out) and an input
-example; optionally registered in the Model Registry of the tracking store in use."""
+artifact, tagger's own code and pinned requirements (so it loads where tagger is not installed), a signature (a
+``text`` string column in; ``tags`` and per-tag ``probabilities`` out) and an input example; optionally
+registered in the Model Registry of the tracking store in use."""
 
 from dataclasses import dataclass
+from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,6 +23,31 @@ from tagger.loading import load_model, save_lean
 
 ARTIFACT = "model"  # the artifacts key of the model file in the logged model
 EXAMPLE = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
+# The distributions that loading a model imports (this file, tagger.pyfunc and tagger.loading, what they import,
+# and nltk for a model whose cleaning stems; jsonargparse with the extra tagger installs, whose typeshed_client
+# it imports when present); the model's requirements.txt pins them to this environment's releases.
+# tests/test_registry.py checks the list against what a real load imports.
+SERVING_PACKAGES = (
+    "mlflow",
+    "torch",
+    "lightning",
+    "torchmetrics",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "threadpoolctl",
+    "iterative-stratification",
+    "jsonargparse[signatures]",
+    "nltk",
+)
+
+
+def pip_requirements() -> list[str]:
+    """SERVING_PACKAGES pinned to the installed releases, without a local build label (torch 2.13.0+cpu gives
+    ``torch==2.13.0``): PyPI has no such files, and which build pip takes is the serving machine's index's
+    choice (docs/serving.md)."""
+    return [f"{name}=={version(name.partition('[')[0]).partition('+')[0]}" for name in SERVING_PACKAGES]
 
 
 def check_model_name(name: str, option: str) -> None:
@@ -56,7 +83,8 @@ def log_model(
             signature=signature,
             input_example=example,
             registered_model_name=register_model,
-            pip_requirements=[],  # served with --env-manager local, where tagger is installed
+            pip_requirements=pip_requirements(),
+            code_paths=[str(files("tagger"))],  # MLflow puts the model's code/ first on sys.path when it loads
         )
     if register_model:
         client = MlflowClient(tracking_uri)
