@@ -30,6 +30,9 @@ def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data
     assert best["threshold"]["value"] is not None
     assert (tmp_path / "optuna.journal").exists() and (tmp_path / "mlflow.db").exists()
     assert "handed over trial 0 (val_f1 " in done.stdout
+    output = done.stdout + done.stderr  # a quiet terminal: no banners, store notices, progress bars or warnings
+    for noise in ("Seed set", "GPU available", "litlogger", "INFO mlflow", "Downloading artifacts", "Warning", "warn("):
+        assert noise not in output, output
 
 
 def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(data_dir, tmp_path):

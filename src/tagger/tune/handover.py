@@ -8,7 +8,9 @@ splits of 13 of 16 split seeds than train alone (docs/results.md); a network tha
 refitted on train, its threshold tuned as its config says.
 """
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 import tempfile
@@ -114,7 +116,8 @@ def refit(out: Path) -> tuple[dict, dict]:
     print("refitting the handed-over trial's config (best.yaml) for best.ckpt ...", flush=True)
     quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     with tempfile.TemporaryDirectory(dir=out, prefix="refit.") as root:
-        cli = cli_main(["fit", "--config", str(out / "best.yaml"), "--trainer.default_root_dir", root, *quiet])
+        with contextlib.redirect_stdout(io.StringIO()):  # fit's closing line names a folder about to go
+            cli = cli_main(["fit", "--config", str(out / "best.yaml"), "--trainer.default_root_dir", root, *quiet])
         save_lean(cli.trainer.checkpoint_callback.best_model_path, out / "best.ckpt")
     dm, model = cli.datamodule, Tagger.load(out / "best.ckpt")
     rows = dm.corpus.splits["test"]

@@ -127,13 +127,11 @@ def figures(study: optuna.Study, best: FrozenTrial | None, per_tag: dict | None)
     else:
         plots["intermediate_values"] = optuna.visualization.plot_intermediate_values
     made = {}
-    with warnings.catch_warnings():  # Optuna's notes on sparse studies: the skipped list says it once
-        warnings.simplefilter("ignore")
-        for name, plot in plots.items():
-            try:
-                made[name] = plot(study)
-            except (ValueError, RuntimeError, ZeroDivisionError) as err:
-                skipped[name] = str(err)
+    for name, plot in plots.items():
+        try:
+            made[name] = plot(study)
+        except (ValueError, RuntimeError, ZeroDivisionError) as err:
+            skipped[name] = str(err)
     if "intermediate_values" in made:
         made["intermediate_values"].update_layout(yaxis_title=f"{PRUNING_MONITOR} (what the pruner compares)")
     if "optimization_history" in made and len(study.directions) == 1:
@@ -182,7 +180,9 @@ def write_report(result: StudyResult, out: Path) -> list[Path]:
         write_atomic(out / FRONT, front.to_csv(index=False))
     per_tag = out / "best_report.json"
     best = result.handover.trial if result.handover else None
-    made, skipped = figures(study, best, json.loads(per_tag.read_text()) if best and per_tag.exists() else None)
+    with warnings.catch_warnings():  # Optuna's notes on small studies: the page lists what it skipped, once
+        warnings.simplefilter("ignore")
+        made, skipped = figures(study, best, json.loads(per_tag.read_text()) if best and per_tag.exists() else None)
     write_page(made, skipped, out / PAGE, f"Study {study.study_name}")
     write_atomic(out / "summary.md", summary(result, front, skipped))
     handed = result.handover.files if result.handover else []

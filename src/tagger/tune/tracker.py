@@ -1,6 +1,8 @@
 """Experiment tracking behind one interface; MLflow implements it. One parent run per study (shared by all its
 workers), one child run per trial, each closed with its true outcome."""
 
+import logging
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,6 +66,8 @@ class MlflowTracker:
     """Runs in one MLflow experiment named after the study."""
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # store migrations, model validation: not news
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.uri, self.study_name, self.parent_id = tracking_uri, experiment, None
         races = (MlflowException, sqlalchemy.exc.SQLAlchemyError)  # workers starting together create one experiment
         try:
