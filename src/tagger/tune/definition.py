@@ -56,11 +56,7 @@ def check_definition(
         part.replace("_", " ") for part in ("search_space", "budget") if stored.get(part) != definition.get(part)
     ]
     old, new = stored.get("config", {}), definition["config"]
-    changes += [
-        f"{k} ({old.get(k, '-')} -> {new.get(k, '-')})"
-        for k in sorted(old.keys() | new.keys())
-        if old.get(k) != new.get(k)
-    ]
+    changes += [f"{k} ({old.get(k, '-')} -> {new.get(k, '-')})" for k in sorted(old | new) if old.get(k) != new.get(k)]
     if changes and not allow_changes:
         shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")
         raise TaggerError(

@@ -2,10 +2,9 @@
 the lean best.ckpt → best.json → best_report.json. The three best.* files always describe one trial.
 
 The final model is the picked trial's config refitted once, as `python -m tagger.cli fit --config best.yaml`
-does: a cross-validated trial keeps its folds' predictions, not their models. A converged (L-BFGS) winner of a
-cross-validated study is refitted on train+val at its out-of-fold threshold, which scored higher on the test
-splits of 13 of 16 split seeds than train alone (docs/results.md); a network that stops early on val is
-refitted on train, its threshold tuned as its config says.
+does (a cross-validated trial keeps its folds' predictions, not their models). A converged (L-BFGS) winner of a
+cross-validated study is refitted on train+val at its out-of-fold threshold (docs/results.md); a network that
+stops early on val is refitted on train.
 """
 
 import contextlib

@@ -28,8 +28,7 @@ from tagger.tune.search_space import Param, edge_values, example_values, suggest
 from tagger.tune.trial_run import TrialRun
 
 # Threshold-free, so it rises as soon as a model learns; F1 at 0.5 stays near 0 for early, well-trained epochs
-# (class weights push probabilities down) and would rank an untrained model above them. The seed pruned on
-# val loss in a maximising study, which stops the better trials.
+# (class weights push probabilities down) and would rank an untrained model above them.
 PRUNING_MONITOR = "val/ap"
 PER_TAG_MIN_POSITIVES = 10  # ThresholdTuner's default: rarer tags keep the global threshold
 Tuner = Callable[[np.ndarray, np.ndarray], float | list[float]]

@@ -7,7 +7,7 @@ MLflow are imported.
 
 import os
 from argparse import SUPPRESS
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -105,16 +105,14 @@ def parser() -> ArgumentParser:
         allow_abbrev=False,
     )
     for spec in fields(TuneOptions):
-        default = spec.default if spec.default is not MISSING else spec.default_factory()
-        hidden = spec.metadata.get("hidden", False)
         if spec.type is bool:
             parser.add_argument(_flag(spec.name), action="store_true", help=spec.metadata["help"])
             continue
         kind = str if "parse" in spec.metadata else spec.type
-        shown = ",".join(default) if isinstance(default, tuple) else default
+        shown = ",".join(spec.default) if isinstance(spec.default, tuple) else spec.default
         parser.add_argument(
             _flag(spec.name), type=kind, default=str(shown) if "parse" in spec.metadata else shown,
-            help=SUPPRESS if hidden else spec.metadata["help"],
+            help=SUPPRESS if spec.metadata.get("hidden") else spec.metadata["help"],
         )  # fmt: skip
     return parser
 

@@ -2,7 +2,7 @@
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import optuna
@@ -29,21 +29,6 @@ class Outcome(enum.Enum):
         if trial.user_attrs.get("interrupted"):
             return cls.INTERRUPTED
         return cls.FAILED if "failed" in trial.user_attrs else cls.WORKER_DIED
-
-
-# Record fields and the user attribute each is stored under (metrics are stored under their own names).
-_ATTRS = {
-    "epochs": "epochs",
-    "worker": "worker",
-    "run_id": "mlflow_run_id",
-    "retry_of": "retry_of",
-    "resumed_from_epoch": "resumed_from_epoch",
-    "rejected": "rejected",
-    "interrupted": "interrupted",
-    "failed": "failed",
-    "architecture": "architecture",
-    "config": "config",
-}
 
 
 @dataclass
@@ -84,3 +69,8 @@ class TrialRecord:
 
     def metric(self, name: str) -> float:
         return self.metrics.get(name, math.nan)
+
+
+# The user attribute each field is stored under: its own name but for run_id (metrics: each under its own name).
+_RENAMED = {"run_id": "mlflow_run_id"}
+_ATTRS = {f.name: _RENAMED.get(f.name, f.name) for f in fields(TrialRecord) if f.name not in ("params", "metrics")}

@@ -112,11 +112,7 @@ def figures(study: optuna.Study, best: FrozenTrial | None, per_tag: dict | None)
         del plots["contour"]
     names = study.metric_names or [f"objective {k}" for k in range(len(study.directions))]
     if len(study.directions) > 1:
-        plots = {
-            n: p if n == "param_importances" else partial(p, target=first, target_name=names[0])
-            for n, p in plots.items()
-        }
-        plots["param_importances"] = partial(plots["param_importances"], target=first, target_name=names[0])
+        plots = {n: partial(p, target=first, target_name=names[0]) for n, p in plots.items()}
         params = list(best.params) if best else []
         for k, name in enumerate(names[1:], start=1):
             plots[f"param_importances ({name})"] = partial(
@@ -159,11 +155,8 @@ def write_page(made: dict, skipped: dict[str, str], path: Path, title: str) -> N
             figure.to_html(full_html=False, include_plotlyjs=number == 0),
         ]
     if skipped:
-        parts.append(
-            "<h2>skipped</h2><ul>"
-            + "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
-            + "</ul>"
-        )
+        items = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
+        parts.append(f"<h2>skipped</h2><ul>{items}</ul>")
     write_atomic(
         path,
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
@@ -186,10 +179,7 @@ def write_report(result: StudyResult, out: Path) -> list[Path]:
     write_page(made, skipped, out / PAGE, f"Study {study.study_name}")
     write_atomic(out / "summary.md", summary(result, front, skipped))
     handed = result.handover.files if result.handover else []
-    return [out / PAGE, *handed, *([out / FRONT] if front is not None else [])] + [
-        out / "trials.csv",
-        out / "summary.md",
-    ]
+    return [out / PAGE, *handed, *([out / FRONT] if front is not None else []), out / "trials.csv", out / "summary.md"]
 
 
 def summary(result: StudyResult, front: pd.DataFrame | None, skipped: dict[str, str]) -> str:
@@ -326,11 +316,11 @@ def _front_lines(study: optuna.Study, front: pd.DataFrame) -> list[str]:
         "| trial | val F1 | ms/text, batch 1 | ms/text, batch 64 | parameters | model bytes | test F1 |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row in front.itertuples():
-        lines.append(
-            f"| {row.number} | {row.val_f1:.4f} | {row.latency_ms:.3f} | {row.latency_ms_b64:.3f} | "
-            f"{int(row.num_params):,} | {int(row.size_bytes):,} | {row.test_f1:.4f} |"
-        )
+    lines += [
+        f"| {r.number} | {r.val_f1:.4f} | {r.latency_ms:.3f} | {r.latency_ms_b64:.3f} | {int(r.num_params):,} | "
+        f"{int(r.size_bytes):,} | {r.test_f1:.4f} |"
+        for r in front.itertuples()
+    ]
     top = front.iloc[0]
     for metric in names[1:]:
         cheapest = front.sort_values([metric, "val_f1"], ascending=[True, False]).iloc[0]

@@ -83,10 +83,9 @@ class TrialSeededSampler(BaseSampler):
 
 
 def make_pruner(name: str, cv: int = 1, objectives: int = 1) -> optuna.pruners.BasePruner:
-    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold). With folds the
-    median pruner stops a trial after its first fold once two trials have completed: in the default study no
-    Adam-trained network's first fold reached the converged linear trials' median (docs/tuning.md). Optuna
-    prunes single-objective studies only: a multi-objective study runs every trial to its end."""
+    """Steps are epochs on a single split, folds with --cv (a trial reports after each fold): then a trial may be
+    pruned after its first fold once two have completed (docs/tuning.md). Optuna prunes single-objective studies
+    only: a multi-objective study runs every trial to its end."""
     if objectives > 1 or name == "none":
         return optuna.pruners.NopPruner()
     if name == "hyperband":

@@ -77,11 +77,8 @@ def _number(where: str, name: str, value: Any) -> float:
 
 def _parse_param(key: str, spec: Any, path: Path) -> Param:
     where = f"{path}: '{key}'"
-    kinds = {
-        "int": {"low", "high", "log", "step"},
-        "float": {"low", "high", "log", "step"},
-        "categorical": {"choices", "when"},
-    }
+    numeric = {"low", "high", "log", "step"}
+    kinds = {"int": numeric, "float": numeric, "categorical": {"choices", "when"}}
     if not isinstance(spec, dict) or spec.get("type") not in kinds:
         raise TaggerError(f"{where} needs a mapping with type: int, float or categorical")
     if unknown := set(spec) - kinds[spec["type"]] - {"type"}:
@@ -234,10 +231,8 @@ def edge_values(space: dict[str, Param]) -> list[tuple[str, Any, dict[str, Any]]
         found = []
         for key, param in space.items():
             for value in param.extremes():
-                found += [
-                    (key, value, path | {key: value}),
-                    *paths(param.when.get(_scalar(value), {}), path | {key: value}),
-                ]
+                here = path | {key: value}
+                found += [(key, value, here), *paths(param.when.get(_scalar(value), {}), here)]
         return found
 
     edges, seen = [], set()

@@ -14,14 +14,11 @@ from tagger.tune.options import TuneOptions
 
 
 def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> None:
-    """Start opts.workers worker processes on the same study, and wait for them.
-
-    Ctrl-C reaches every worker (one process group): each fails its running trial and stops.
-    """
+    """Start opts.workers worker processes on the same study, and wait for them. Ctrl-C reaches every worker (one
+    process group): each fails its running trial and stops."""
     threads = opts.threads or max(1, (os.cpu_count() or 1) // opts.workers)
     command = [sys.executable, "-m", "tagger.tune", *argv, "--workers", "1", "--role", "worker"]
-    command += ["--parent-pid", str(os.getpid())]
-    command += ["--threads", str(threads)]
+    command += ["--parent-pid", str(os.getpid()), "--threads", str(threads)]
     workers = [subprocess.Popen([*command, "--worker-number", str(k)]) for k in range(1, opts.workers + 1)]
     try:
         codes = [w.wait() for w in workers]
