@@ -167,6 +167,7 @@ def test_the_model_ships_taggers_code(model_dir):
     assert Path("data/stopwords.txt") in files and Path("loading.py") in files  # package data too
 
 
+@pytest.mark.integration  # a process of its own
 def test_the_model_loads_and_predicts_where_tagger_is_not_installed(registered, model_dir):
     """Loaded in a process that cannot import tagger from site-packages or src/: the shipped code answers as
     tagger.predict does, and everything the load imported is installed by the model's requirements.txt."""

@@ -15,6 +15,7 @@ from tagger.data import download
 SCRIPTS = ["tagger", "tagger-tune", "tagger-predict", "tagger-evaluate", "tagger-baseline"]
 
 
+@pytest.mark.integration  # a process of its own
 def test_each_console_script_answers_help():
     """Started together: two of them import torch for their --help (LightningCLI and the baseline's types)."""
     scripts = [Path(sys.executable).parent / name for name in SCRIPTS]
