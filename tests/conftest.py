@@ -5,11 +5,13 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy
 import torch
 import yaml
 
@@ -18,6 +20,7 @@ from tagger.errors import TaggerError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+POSTGRES = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")  # trust auth
 
 
 def development_data(env: str | None, shared: Path, cache: Path) -> Path:
@@ -226,3 +229,24 @@ def registered(trained, tmp_path_factory):
     info = log_model(lean, uri, run.info.run_id, register_model="tagger-test", tags={"val_f1": 0.5})
     yield uri, lean, info
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local server (trust auth: any password is accepted), dropped afterwards."""
+    admin = sqlalchemy.create_engine(
+        f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    try:
+        connection = admin.connect()
+    except sqlalchemy.exc.OperationalError as err:
+        message = f"no PostgreSQL server at {POSTGRES} ({str(err).splitlines()[0]}); .ci/run starts one"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"tagger_test_{uuid.uuid4().hex[:8]}"
+    connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    yield f"{POSTGRES}/{name}"
+    connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    connection.close()
+    admin.dispose()

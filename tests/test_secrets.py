@@ -1,8 +1,6 @@
 """A password in a tracking URI reaches no file a fit writes: config.yaml beside the logs, the copy logged to
 MLflow, params and tags."""
 
-import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ from lightning.pytorch.cli import SaveConfigCallback
 from tagger.cli import cli_main
 
 PASSWORD = "hunter2secret"
-SERVER = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
 def files_holding(folder: Path, text: str) -> list[Path]:
@@ -31,30 +28,9 @@ def test_the_saved_config_masks_the_tracking_uri_s_password(data_dir, tmp_path):
     assert not files_holding(tmp_path, PASSWORD)
 
 
-@pytest.fixture
-def postgres_database():
-    """A fresh database on the local server (trust auth: any password is accepted), dropped afterwards."""
-    admin = sqlalchemy.create_engine(
-        f"{SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        connection = admin.connect()
-    except sqlalchemy.exc.OperationalError as err:
-        message = f"no PostgreSQL server at {SERVER} ({str(err).splitlines()[0]})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"tagger_test_{uuid.uuid4().hex[:8]}"
-    connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    yield sqlalchemy.make_url(f"{SERVER}/{name}")
-    connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    connection.close()
-    admin.dispose()
-
-
 @pytest.mark.postgres
-def test_a_tracked_fit_writes_and_logs_no_password(data_dir, tmp_path, postgres_database):
-    uri = postgres_database.set(password=PASSWORD).render_as_string(hide_password=False)
+def test_a_tracked_fit_writes_and_logs_no_password(data_dir, tmp_path, postgres_url):
+    uri = sqlalchemy.make_url(postgres_url).set(password=PASSWORD).render_as_string(hide_password=False)
     cli_main(["fit", *tiny_args(data_dir, tmp_path), "--mlflow.tracking_uri", uri])  # MLflow's files: ./mlruns
     configs = {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("config.yaml")}
     assert configs == {"lightning_logs", "mlruns"}  # beside the logs, and the run's artifact

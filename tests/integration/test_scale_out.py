@@ -10,13 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import optuna
 import pytest
 import sqlalchemy
 import yaml
-from conftest import tiny_args, tracking_store
+from conftest import POSTGRES, tiny_args, tracking_store
 from mlflow.tracking import MlflowClient
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -26,29 +25,7 @@ from tagger.tune.storage import alive
 
 pytestmark = pytest.mark.integration  # real worker processes, each a whole study
 
-SERVER = os.environ.get("TAGGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh database on the local server, dropped afterwards."""
-    admin = sqlalchemy.create_engine(
-        f"{SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        connection = admin.connect()
-    except sqlalchemy.exc.OperationalError as err:
-        message = f"no PostgreSQL server at {SERVER} ({str(err).splitlines()[0]}); .ci/run starts one"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"tagger_test_{uuid.uuid4().hex[:8]}"
-    connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    yield f"{SERVER}/{name}"
-    connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    connection.close()
-    admin.dispose()
 
 
 def tune_command(tmp_path, data_dir, storage, *extra):
@@ -141,7 +118,7 @@ def test_losing_the_database_mid_study_stops_with_one_message_and_keeps_the_tria
             if load(postgres_url).get_trials(states=FINISHED):
                 break
     name = postgres_url.rsplit("/", 1)[1]
-    admin = sqlalchemy.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:  # the server refuses this database from now on
         connection.execute(sqlalchemy.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
         connection.execute(
