@@ -105,12 +105,16 @@ class Tagger(TaggingModel):
     def threshold(self) -> float | list[float]:
         return self.module.threshold_value()
 
-    @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) probabilities; texts are cleaned and encoded as in training."""
+        return self.proba_of_cleaned([self.cleaning(t) for t in texts], batch_size)
+
+    @torch.no_grad()
+    def proba_of_cleaned(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """predict_proba of texts cleaned already (a corpus's: cleaning twice would stem twice)."""
         if not texts:  # TF-IDF refuses an empty batch; predict gets nothing on empty stdin
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        encoded = self.encoder.encode_all([self.cleaning(t) for t in texts])
+        encoded = self.encoder.encode_all(texts)
         order = np.arange(len(texts))
         if isinstance(self.encoder, Tokenizer):
             order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-import torch
 import yaml
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -120,9 +119,7 @@ def refit(out: Path) -> tuple[dict, dict]:
         save_lean(cli.trainer.checkpoint_callback.best_model_path, out / "best.ckpt")
     dm, model = cli.datamodule, Tagger.load(out / "best.ckpt")
     rows = dm.corpus.splits["test"]
-    inputs = model.encoder.collate(model.encoder.encode_all([dm.corpus.texts[i] for i in rows]))  # cleaned already
-    with torch.no_grad():
-        probs = model.module(inputs).float().sigmoid().numpy()
+    probs = model.proba_of_cleaned([dm.corpus.texts[i] for i in rows])
     report = score(dm.corpus.y[rows], probs, model.threshold, dm.classes)
     test = report["overall"] | {"epochs": cli.trainer.current_epoch, "train_on": dm.train_on}
     return test, report | {"threshold": model.threshold}
