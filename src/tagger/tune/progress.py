@@ -10,7 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tagger.tune.record import TrialRecord
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what --n-trials counts
 
 
 def clock(seconds: float) -> str:

@@ -29,7 +29,7 @@ from tagger.tune.noise import NOISE_ATTR, objective_noise
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
-from tagger.tune.progress import Progress
+from tagger.tune.progress import FINISHED, Progress
 from tagger.tune.record import Outcome
 from tagger.tune.report import StudyResult, write_report
 from tagger.tune.search_space import load_search_space, load_start_points
@@ -48,7 +48,6 @@ from tagger.tune.tracker import PARENT_ATTR, MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
 from tagger.tune.workers import die_with_parent, label_output, launch_workers
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 BASELINE_ATTR = "baseline"  # study user attribute: the baseline's test figures on the study's split
 
 
