@@ -62,6 +62,13 @@ def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
     assert (lr.low, lr.high, lr.log) == (1e-5, 1e-2, True)
 
 
+def test_an_unknown_space_lists_every_shipped_one():
+    shipped = sorted(path.stem.removeprefix("search_space_") for path in (REPO / "configs").glob("search_space_*.yaml"))
+    assert {"default", "cost", "seed"} <= set(shipped)
+    with pytest.raises(TaggerError, match=f"a shipped space: {', '.join(shipped)}$"):
+        load_search_space("nosuch")
+
+
 def test_the_lesson_s_space_ships_and_builds(data_dir, tmp_path):
     space = load_search_space("seed")
     assert space == load_search_space(REPO / "configs" / "search_space_seed.yaml")

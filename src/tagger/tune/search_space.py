@@ -6,6 +6,7 @@ setting, not a search dimension. The optional ``start`` list holds trials to run
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -18,6 +19,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from tagger.errors import TaggerError
 
 START = "start"
+SHIPPED = r"search_space_(\w+)\.yaml"  # a shipped space's file, in the package's configs/
 
 
 def _scalar(choice: Any) -> Any:
@@ -110,6 +112,12 @@ def _parse_param(key: str, spec: Any, path: Path) -> Param:
         raise TaggerError(f"{where}: {err}") from None
 
 
+def shipped_spaces() -> list[str]:
+    """The names of the spaces shipped in the package: configs/search_space_<name>.yaml."""
+    found = (re.fullmatch(SHIPPED, path.name) for path in (files("tagger") / "configs").iterdir())
+    return sorted(match[1] for match in found if match)
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """A shipped space by name (``seed`` is configs/search_space_seed.yaml), else the file given."""
     shipped = files("tagger") / "configs" / f"search_space_{name_or_path}.yaml"
@@ -122,7 +130,10 @@ def _read(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise TaggerError(f"search space {path} not found; pass --search-space FILE, or seed (the lesson's)") from None
+        names = ", ".join(shipped_spaces())
+        raise TaggerError(
+            f"search space {path} not found; pass --search-space FILE, or a shipped space: {names}"
+        ) from None
     except yaml.YAMLError as err:
         raise TaggerError(f"search space {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict) or not set(raw) - {START}:
