@@ -6,7 +6,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.tune.progress import EpochLine, Progress, clock
+from tagger.tune.progress import EpochLine, Progress, clock, so_far
 from tagger.tune.workers import Labelled
 
 
@@ -35,6 +35,26 @@ def test_the_eta_divides_by_the_trials_running_at_once(capsys):
     running = [study.ask() for _ in range(2)]
     Progress(n_trials=3).started(study, running[0])
     assert "trial   1 started | 1/3 finished" in (line := capsys.readouterr().out) and "ETA 1m40s" in line
+
+
+def test_a_pruned_trial_shows_the_pruner_s_figure_under_its_own_name(capsys):
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, intermediate_values={0: 0.6, 1: 0.7013}))
+    Progress(n_trials=2)(study, study.trials[0])
+    assert "PRUNED   value=- (val/ap 0.7013 when pruned) best=-" in capsys.readouterr().out
+
+
+def test_a_study_opens_with_what_it_holds_counted_in_words():
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"x": 1})
+    assert so_far(study) == "new, 1 trial queued"  # was "1 trials so far"
+    study.add_trial(optuna.trial.create_trial(value=0.5))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED))
+    assert so_far(study) == "2 trials so far (1 complete, 1 pruned), 1 trial queued"
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    assert so_far(optuna.create_study()) == "new" and so_far(study).startswith(
+        "3 trials so far (1 complete, 1 pruned, 1 failed)"
+    )
 
 
 def test_clock():

@@ -8,9 +8,30 @@ import lightning.pytorch as L
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.tune.record import TrialRecord
+from tagger.tune.record import TrialRecord, pruned_at
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what --n-trials counts
+STATES = {  # as a study's counts name them
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+}
+
+
+def plural(count: int, noun: str) -> str:
+    """1 trial, 2 trials, 0 trials."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def so_far(study: optuna.Study) -> str:
+    """What a study holds as a run opens it: new, or its trials by state; and the trials queued to run first."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {state: sum(t.state == state for t in trials) for state in TrialState}
+    held = ", ".join(f"{counts[state]} {word}" for state, word in STATES.items() if counts[state])
+    queued = counts[TrialState.WAITING]
+    text = f"{plural(len(trials) - queued, 'trial')} so far ({held})" if held else "new"
+    return text + (f", {plural(queued, 'trial')} queued" if queued else "")
 
 
 def clock(seconds: float) -> str:
@@ -59,8 +80,8 @@ class Progress:
         elif trial.state == TrialState.FAIL:  # the reason in one line, not Optuna's traceback
             reason = "interrupted" if record.interrupted else (record.failed or "?").splitlines()[0][:200]
             value = f"- ({reason})"
-        elif trial.state == TrialState.PRUNED:  # its value is the last val/ap it reported, not a validation F1
-            value = f"- (val/ap {trial.value:.4f} when pruned)" if trial.value is not None else "-"
+        elif trial.state == TrialState.PRUNED:  # the pruner's figure, not the objective's
+            value = f"- (val/ap {ap:.4f} when pruned)" if (ap := pruned_at(trial)) is not None else "-"
         elif trial.values is None:
             value = "-"
         elif len(trial.values) > 1:

@@ -1,11 +1,14 @@
 """What a trial stores, written and read in one place; how a trial ended, and what that is in each store."""
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import optuna
+import yaml
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 
@@ -69,6 +72,61 @@ class TrialRecord:
 
     def metric(self, name: str) -> float:
         return self.metrics.get(name, math.nan)
+
+    @property
+    def family(self) -> str:
+        return family(yaml.safe_load(self.config or "{}") or {})
+
+    @property
+    def network(self) -> str:
+        return network(yaml.safe_load(self.config or "{}") or {})
+
+
+def family(config: dict[str, Any]) -> str:
+    """A model's family, from its resolved fit config: ``linear`` for a network solved to its optimum by L-BFGS,
+    else its network's class name (CharCNN, NgramNet, a plugin's own). Decided here only, so a new network class is
+    a new family everywhere with no change here."""
+    model = config.get("model") or {}
+    if model.get("solver") == "lbfgs":
+        return "linear"
+    return str((model.get("net") or {}).get("class_path", "?")).rsplit(".", 1)[-1]
+
+
+def network(config: dict[str, Any]) -> str:
+    """A model's architecture as a user reads it: the network's class, its sizes and the features it reads, e.g.
+    ``CharCNN(embedding_dim=8, num_filters=4, filter_sizes=[1, 2, 3], hidden_dim=8) on tokens``."""
+    net, data = (config.get("model") or {}).get("net") or {}, config.get("data") or {}
+    sizes = [
+        f"{key}={json.dumps(value)}"
+        for key, value in (net.get("init_args") or {}).items()
+        if isinstance(value, int | list) and not isinstance(value, bool) and "dropout" not in key
+    ]
+    name = str(net.get("class_path", "?")).rsplit(".", 1)[-1]
+    return f"{name}({', '.join(sizes)})" + (f" on {data['features']}" if data.get("features") else "")
+
+
+def pruned_at(trial: FrozenTrial) -> float | None:
+    """The pruner's last figure (val/ap) of a pruned trial: its own, never the objective's."""
+    if trial.state != TrialState.PRUNED or trial.last_step is None:
+        return None
+    return trial.intermediate_values[trial.last_step]
+
+
+class _NoPrunedValue:
+    """A pruned trial is stored without a value. Optuna gives it its last intermediate value (optuna/study/_tell.py,
+    for study.tell(state=PRUNED) too), the pruner's val/ap, which optuna-dashboard then plots as the objective, above
+    the best trial's F1; the figure stays among the trial's intermediate values (pruned_at)."""
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
+        return super().set_trial_state_values(trial_id, state, None if state == TrialState.PRUNED else values)
+
+
+class Journal(_NoPrunedValue, JournalStorage):
+    """Optuna's journal storage, pruned trials without a value."""
+
+
+class RDB(_NoPrunedValue, RDBStorage):
+    """Optuna's database storage, pruned trials without a value."""
 
 
 # The user attribute each field is stored under: its own name but for run_id (metrics: each under its own name).

@@ -29,7 +29,7 @@ from tagger.tune.noise import NOISE_ATTR, objective_noise
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
-from tagger.tune.progress import FINISHED, Progress
+from tagger.tune.progress import FINISHED, Progress, so_far
 from tagger.tune.record import Outcome
 from tagger.tune.report import StudyResult, write_report
 from tagger.tune.search_space import load_search_space, load_start_points
@@ -196,7 +196,7 @@ def run_study(
     tracker.start_study(study, tags, fixed_settings(base.as_dict()), plan.parser.dump(base, skip_none=False))
     tracker.reconcile(study.get_trials(deepcopy=False))
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
-    print(f"study {opts.study_name!r} in {url}: {len(study.trials)} trials so far", flush=True)
+    print(f"study {opts.study_name!r} in {url}: {so_far(study)}", flush=True)
     if not plan.prunes and main:
         print(
             f"objectives {','.join(opts.objectives)}: every trial runs to its end (Optuna prunes single-objective "

@@ -15,13 +15,14 @@ from typing import TypeVar
 
 import optuna
 import sqlalchemy
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from tagger.errors import TaggerError
 from tagger.redact import first_line, quote_password, redact
+from tagger.tune.record import RDB, Journal
 
 T = TypeVar("T")
 JOURNAL = "journal:"
@@ -124,7 +125,7 @@ def make_storage(
             raise TaggerError(
                 f"cannot write the journal file {storage.path} ({err.strerror or err}); pick a writable --storage"
             ) from None
-        return JournalStorage(JournalFileBackend(str(storage.path)))
+        return Journal(JournalFileBackend(str(storage.path)))
     if storage.kind == "sqlite" and workers > 1:
         raise TaggerError(
             f"{storage} cannot take {workers} parallel workers: SQLite locks the whole file for each write, "
@@ -132,7 +133,7 @@ def make_storage(
             "or a PostgreSQL URL for several machines"
         )
     return retry_racing(  # workers starting together on a fresh database all create its tables
-        lambda: RDBStorage(
+        lambda: RDB(
             storage.url,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
