@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 from sklearn.metrics import f1_score
 
-from tagger.metrics import best_threshold, classification_report
+from tagger.metrics import best_threshold, bootstrap_f1_sd, classification_report
 
 
 def test_best_threshold_separates_when_possible():
@@ -39,3 +40,15 @@ def test_class_thresholds_fall_back_to_the_global_one_for_rare_tags():
         y[:, 2], probs[:, 2]
     )
     assert thresholds[0] != thresholds[2]
+
+
+def test_the_bootstrap_sd_is_scikit_learn_s_macro_f1_over_resampled_test_sets():
+    rng = np.random.default_rng(1)
+    y = rng.random((60, 4)) < 0.3
+    pred = y ^ (rng.random((60, 4)) < 0.2)  # 20% of the decisions wrong
+    y[:, 3] = pred[:, 3] = False  # a tag absent from the split: F1 0, as classification_report counts it
+    counts = np.random.default_rng(0).multinomial(60, np.full(60, 1 / 60), 50)
+    scores = [f1_score(y, pred, average="macro", sample_weight=w, zero_division=0) for w in counts]
+    assert bootstrap_f1_sd(y, pred, resamples=50) == pytest.approx(np.std(scores, ddof=1))
+    four_times = bootstrap_f1_sd(np.tile(y, (4, 1)), np.tile(pred, (4, 1)))
+    assert four_times == pytest.approx(bootstrap_f1_sd(y, pred) / 2, rel=0.2)  # the noise of a split ~ 1/sqrt(size)
