@@ -165,3 +165,17 @@ def test_a_study_with_nothing_to_hand_over_says_so_and_fails_a_registration(data
     assert not list(options.out.glob("best.*")) and (options.out / "summary.md").exists()
     empty_front = front_table(optuna.create_study(directions=["maximize", "minimize"])).to_csv(index=False)
     assert empty_front.startswith("number,val_f1,latency_ms")  # a header, even without rows
+
+
+def test_the_parent_run_and_the_summary_leave_out_the_settings_the_trials_search(data_dir, tmp_path, capsys):
+    when = {"when": {"adam": {"data.batch_size": {"type": "categorical", "choices": [8, 32]}}}}
+    space = SPACE | {"model.solver": {"type": "categorical", "choices": ["adam"], **when}}
+    options = tune_options(tmp_path, space, n_trials=1, pruner="none")
+    study = run_study(options, tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1"), trial_objective=instant)
+    assert "study 't' in sqlite:///" in (said := capsys.readouterr().out) and ": new\n" in said  # not "0 trials so far"
+    client = MlflowClient(options.tracking_uri)
+    (parent,) = client.search_runs([client.get_experiment_by_name("t").experiment_id], "tags.best_trial = '0'")
+    assert "data.batch_size" not in parent.data.params and parent.data.params["trainer.max_epochs"] == "1"
+    assert parent.data.tags["best.data.batch_size"] == str(study.best_params["data.batch_size"])  # the winner's
+    fixed = next(line for line in (options.out / "summary.md").read_text().splitlines() if "fixed settings" in line)
+    assert "data.batch_size" not in fixed and "trainer.max_epochs=1" in fixed

@@ -4,6 +4,7 @@ assertions on what a study records, hands over and reports; and the mistakes ref
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -21,6 +22,7 @@ from tagger.errors import TaggerError
 from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.objectives import Pick
+from tagger.tune.progress import clock
 from tagger.tune.runner import make_pruner, run_study
 
 SPACE = {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}}
@@ -145,6 +147,61 @@ def test_a_refused_rerun_changes_no_output_and_the_summary_shows_what_the_trials
     assert "data.batch_size=16" in fixed and "trainer.max_epochs=3" in fixed
 
 
+def test_a_pruned_trial_keeps_the_objective_s_column_empty_and_its_pruner_s_figure_apart(single_study):
+    pruned = single_study.study.trials[1]
+    assert pruned.state == TrialState.PRUNED and pruned.value is None  # was its val/ap, in the dashboard's plots
+    trials = pd.read_csv(single_study.options.out / "trials.csv").set_index("number")
+    assert (
+        np.isnan(trials.loc[1, "value_val_f1"]) and trials.loc[1, "pruned_at_val_ap"] == pruned.intermediate_values[0]
+    )
+    assert trials.loc[[0, 2], "pruned_at_val_ap"].isna().all()
+
+
+def test_trials_csv_names_each_trial_s_family_and_network_and_writes_integers_as_integers(single_study):
+    text = (single_study.options.out / "trials.csv").read_text()
+    trials = pd.read_csv(single_study.options.out / "trials.csv", dtype=str).set_index("number")
+    assert list(trials.columns[:2]) == ["family", "network"] and set(trials["family"]) == {"CharCNN"}
+    assert set(trials["network"]) == {
+        "CharCNN(embedding_dim=8, filter_sizes=[1, 2, 3], num_filters=4, hidden_dim=8) on tokens"
+    }
+    for column in ("user_attrs_epochs", "user_attrs_num_params", "user_attrs_size_bytes"):
+        assert trials[column].str.fullmatch(r"\d+").all(), (column, text)  # 845, not 845.0
+
+
+def test_the_summary_and_the_page_open_with_the_space_the_families_the_findings_and_the_wall_time(single_study):
+    out, study = single_study.options.out, single_study.study
+    summary, page = (out / "summary.md").read_text(), (out / "report.html").read_text()
+    opening = summary.split("## Details")[0]
+    assert "## Search space " in opening and "space.yaml: 2 searched keys" in opening
+    assert "| model.lr | float, log | 1e-09 to 0.03 | always |" in opening
+    assert "| model.net.dropout_p | float | 0 to 0.5 | always |" in opening
+    best = study.best_trial
+    assert f"| CharCNN | 2 | 1 | 0 | {best.number} | {best.value:.4f} | +0.0000 |" in opening
+    runner_up = max((t for t in study.trials if t.value is not None and t.number != best.number), key=lambda t: t.value)
+    margin = f"margin over the runner-up (trial {runner_up.number}), validation F1: {best.value - runner_up.value:+.4f}"
+    assert f"winner: trial {best.number}, proposed by the sampler (the space has no start trial)" in opening
+    assert margin in opening and "the objective's noise not measured" in opening  # --cv 1
+    test = json.loads((out / "best.json").read_text())["test"]
+    baseline = study.user_attrs["baseline"]
+    gap = f"margin of best.ckpt over the baseline, test macro F1: {test['f1'] - baseline['overall']['f1']:+.4f}, "
+    assert gap in opening and f"one sd of the test split's noise ({baseline['test_f1_bootstrap_sd']:.4f}: " in opening
+    assert "bootstrap resamples of the" in opening and baseline["test_f1_bootstrap_sd"] > 0
+    wall = next(line for line in opening.splitlines() if line.startswith("- wall time: "))
+    assert "from the first trial's start to this report, the refit" in wall and "this run" in wall
+    for heading in ("space.yaml: 2 searched keys</h2>", "<h2>Trials by family</h2>", "<h2>What the search found"):
+        assert page.index(heading) < page.index("<h2>optimization history</h2>"), heading
+    assert page.count("<strong>Warning: only 2 complete trials (fewer than 10)") == 2  # importances, contour
+    assert "; warning: only 2 complete trials (fewer than 10): importances and contours from so few" in summary
+
+
+def test_the_parent_run_holds_the_fixed_settings_and_then_the_handed_over_config(single_study):
+    (parent,), _ = runs_by_trial(single_study.options)
+    assert parent.data.params["data.batch_size"] == "16" and parent.data.params["trainer.max_epochs"] == "3"
+    best = single_study.study.best_trial
+    assert parent.data.tags["best.data.features"] == "tokens" and parent.data.tags["best_trial"] == str(best.number)
+    assert float(parent.data.tags["best.model.lr"]) == pytest.approx(best.params["model.lr"])
+
+
 # --- the cross-validated study ----------------------------------------------------------------------------
 
 
@@ -174,6 +231,12 @@ def test_the_winner_is_refitted_evaluated_and_registered_once(cv_study, data_dir
     (version,) = client.search_model_versions("name='tagger-study'")
     assert version.tags["trial"] == str(study.best_trial.number) and version.tags["study"] == "t"
     assert float(version.tags["val_f1"]) == pytest.approx(study.best_value)
+    for name in ("f1", "precision", "recall"):  # best.ckpt's own figures, not the trial's fold ensemble's
+        assert float(version.tags[f"test_{name}"]) == pytest.approx(record["test"][name]), name
+    assert record["test"]["f1"] != study.best_trial.user_attrs["test_f1"]  # the two differ on this study
+    model = Path(client.get_model_version_download_uri("tagger-study", version.version).removeprefix("file://"))
+    assert len(list(model.rglob("best.ckpt"))) == 1  # stored once: the logged model the registry refers to ...
+    assert "best.ckpt" not in {a.path for a in client.list_artifacts(version.run_id)}  # ... not again on the run
     modified = (out / "best.ckpt").stat().st_mtime_ns
     run_study(cv_study.options, cv_study.args)  # nothing left to run: the same winner keeps its model
     assert (out / "best.ckpt").stat().st_mtime_ns == modified
@@ -186,11 +249,16 @@ def test_the_summary_reports_the_noise_the_families_the_refit_and_the_baseline(c
     assert "## Objective noise" in summary and "--data.cv_seed 43" in summary
     assert f"macro F1 {record['test']['f1']:.4f}" in summary and "mean of its 2 fold models" in summary
     loser = min(study.trials[:2], key=lambda t: t.value)
-    gap = loser.value - study.best_value
-    row = f"| {loser.params['model.net']} | 1 | {loser.number} | {loser.value:.4f} | {gap:+.4f} |"
-    assert "## Network families" in summary and row in summary
+    gap, net = loser.value - study.best_value, loser.params["model.net"]
+    pruned = sum(t.state == TrialState.PRUNED and t.params["model.net"] == net for t in study.trials)
+    row = f"| {net.rsplit('.', 1)[-1]} | 1 | {pruned} | 0 | {loser.number} | {loser.value:.4f} | {gap:+.4f} |"
+    assert "## Trials by family" in summary and row in summary
     noise = study.user_attrs["objective_noise"]
     assert noise["trial"] == study.best_trial.number and len(noise["scores"]) == 2
+    wall = next(line for line in summary.splitlines() if line.startswith("- wall time: "))
+    assert f"the objective noise {clock(noise['seconds'])} and the refit" in wall  # counted in the study's time
+    cuts = f"one sd of the objective's noise ({noise['sd']:.4f}: trial {study.best_trial.number}'s config on 2 cuts"
+    assert f"within {cuts}" in summary or f"beyond {cuts}" in summary
 
 
 # --- smaller studies -------------------------------------------------------------------------------------

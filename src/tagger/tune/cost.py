@@ -87,6 +87,6 @@ def measure(cli: TaggerCLI) -> dict[str, float]:
     return {
         "latency_ms": 1000 * single / min(SINGLE_TEXTS, len(texts)),
         "latency_ms_b64": 1000 * batch / len(texts),
-        "num_params": float(sum(p.numel() for p in module.parameters())),
-        "size_bytes": float(lean_bytes(cli)),
+        "num_params": sum(p.numel() for p in module.parameters()),  # counts: trials.csv writes them as integers
+        "size_bytes": lean_bytes(cli),
     }

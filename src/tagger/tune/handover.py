@@ -13,6 +13,7 @@ import io
 import json
 import math
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,7 @@ def hand_over(
 def refit(out: Path) -> tuple[dict, dict]:
     """best.ckpt from best.yaml, as `cli fit` trains it; its test figures, and its per-class test report."""
     print("refitting the handed-over trial's config (best.yaml) for best.ckpt ...", flush=True)
+    start = time.monotonic()
     quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     with tempfile.TemporaryDirectory(dir=out, prefix="refit.") as root:
         with contextlib.redirect_stdout(io.StringIO()):  # fit's closing line names a folder about to go
@@ -122,4 +124,5 @@ def refit(out: Path) -> tuple[dict, dict]:
     probs = model.proba_of_cleaned([dm.corpus.texts[i] for i in rows])
     report = score(dm.corpus.y[rows], probs, model.threshold, dm.classes)
     test = report["overall"] | {"epochs": cli.trainer.current_epoch, "train_on": dm.train_on}
+    test["seconds"] = round(time.monotonic() - start, 1)  # the refit and its test scoring: part of the study's time
     return test, report | {"threshold": model.threshold}

@@ -183,7 +183,7 @@ def measured(study: optuna.Study, arch: str) -> dict[str, float] | None:
     for other in study.get_trials(deepcopy=False):
         attrs = other.user_attrs
         if attrs.get("architecture") == arch and all(metric in attrs for metric in COST_METRICS):
-            return {metric: float(attrs[metric]) for metric in COST_METRICS}
+            return {metric: attrs[metric] for metric in COST_METRICS}  # as measure() gave them (counts as integers)
     return None
 
 

@@ -56,7 +56,10 @@ class TuneOptions:
     timeout: PositiveFloat | None = _option(None, "stop starting trials after this many seconds")
     seed: NonNegativeInt = _option(42, "seeds each trial's sampler with its trial number")
     cv: PositiveInt = _option(5, "K: each trial fits K folds of train+val (1: the single train/val split)")
-    noise_repeats: NonNegativeInt = _option(3, "with --cv: score the winner on this many other fold cuts (0: skip)")
+    noise_repeats: NonNegativeInt | None = _option(
+        None, "with --cv: score the winner on this many other fold cuts (default: what fits in a fifth of the trials' "
+        "time, at most 3; 0: skip)"
+    )  # fmt: skip
     objectives: tuple[str, ...] = _option(
         ("f1",), "f1, or f1 and costs to minimise: latency (CPU ms per text), size (parameters); e.g. f1,latency",
         parse=parse_objectives,

@@ -19,7 +19,9 @@ from tagger.files import write_atomic
 from tagger.tune.handover import HandOver
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.objectives import COST_METRICS
-from tagger.tune.record import TrialRecord
+from tagger.tune.overview import few_trials, markdown, opening, to_html
+from tagger.tune.record import TrialRecord, pruned_at
+from tagger.tune.search_space import Param, searched_keys
 
 PLOTS = {
     "optimization_history": optuna.visualization.plot_optimization_history,
@@ -29,6 +31,7 @@ PLOTS = {
 }
 FRONT = "pareto.csv"
 PAGE = "report.html"  # every plot, one copy of plotly.js
+PRUNED_AT = f"pruned_at_{PRUNING_MONITOR.replace('/', '_')}"  # trials.csv: the pruner's figure, by its own name
 
 
 @dataclass
@@ -37,13 +40,15 @@ class StudyResult:
 
     study: optuna.Study
     storage: str  # redacted
-    wall_s: float
+    started: float  # when this run began (time.time())
     cv: int
     pick: str
     fixed: dict[str, str]  # the fixed settings of the study's definition
     baseline: dict  # tagger.baseline.yardstick on the study's split
     handover: HandOver | None
     noise: dict | None  # tagger.tune.noise
+    space: dict[str, Param]  # the search space the trials ran with
+    space_name: str  # --search-space: a shipped space's name or a file
 
 
 def first(trial: FrozenTrial) -> float:
@@ -52,14 +57,36 @@ def first(trial: FrozenTrial) -> float:
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """The trials dataframe, complete trials first, best first objective first (the seed lesson's table); a
-    pruned trial's value is its last intermediate val/ap, not a validation F1."""
+    """The trials dataframe, complete trials first, best first objective first (the seed lesson's table), with
+    each trial's family and network; the objective's columns hold the objective only (empty for a pruned trial,
+    whose pruner's last figure has its own column); integers are written as integers."""
+    trials = study.get_trials(deepcopy=False)
     table = study.trials_dataframe().drop(columns=["user_attrs_config"], errors="ignore")  # see best.yaml
     if table.empty:
         return table
-    column = next(c for c in table if c.startswith("value"))  # value_val_f1, or values_val_f1 of several
+    records = [TrialRecord.of(t) for t in trials]
+    table.insert(1, "family", [r.family for r in records])
+    table.insert(2, "network", [r.network for r in records])
+    values = [c for c in table if c.startswith("value")]  # value_val_f1, or values_val_f1, ... of several
+    pruned = table["state"] == TrialState.PRUNED.name
+    table.loc[pruned, values] = np.nan  # a study stored before pruned trials kept no value
+    table[PRUNED_AT] = [pruned_at(t) for t in trials]
+    for column, kind in _integer_columns(trials).items():
+        table[column] = table[column].astype(kind)
     complete = table["state"] == TrialState.COMPLETE.name
-    return table.assign(_c=complete).sort_values(["_c", column], ascending=False).drop(columns="_c")
+    return table.assign(_c=complete).sort_values(["_c", values[0]], ascending=False).drop(columns="_c")
+
+
+def _integer_columns(trials: list[FrozenTrial]) -> dict[str, str]:
+    """The params_ and user_attrs_ columns whose every value is an integer: pandas' nullable Int64 (a column with
+    an empty cell would be float: `min_df 1.0`)."""
+    seen: dict[str, bool] = {}
+    for trial in trials:
+        for prefix, values in (("params_", trial.params), ("user_attrs_", trial.user_attrs)):
+            for key, value in values.items():
+                whole = isinstance(value, int) and not isinstance(value, bool)
+                seen[prefix + key] = seen.get(prefix + key, True) and whole
+    return {column: "Int64" for column, whole in seen.items() if whole}
 
 
 def front_table(study: optuna.Study) -> pd.DataFrame:
@@ -146,14 +173,17 @@ def per_tag_figure(report: dict) -> go.Figure:
     return figure.update_layout(barmode="group", yaxis_title="at the model's threshold", xaxis_tickangle=-45)
 
 
-def write_page(made: dict, skipped: dict[str, str], path: Path, title: str) -> None:
-    """One HTML page holding every plot, with one copy of plotly.js (each plot alone would carry its 4.8 MB)."""
-    parts = [f"<h1>{html.escape(title)}</h1>"]
+def write_page(
+    made: dict, skipped: dict[str, str], path: Path, title: str, head: str = "", warning: str | None = None
+) -> None:
+    """One HTML page: ``head`` (the study's overview), then every plot, with one copy of plotly.js (each plot alone
+    would carry its 4.8 MB); importances and contours carry ``warning``, if any."""
+    parts = [f"<h1>{html.escape(title)}</h1>", head]
     for number, (name, figure) in enumerate(made.items()):
-        parts += [
-            f"<h2>{html.escape(re.sub(r'^[a-z_]+', lambda m: m.group().replace('_', ' '), name))}</h2>",
-            figure.to_html(full_html=False, include_plotlyjs=number == 0),
-        ]
+        parts.append(f"<h2>{html.escape(re.sub(r'^[a-z_]+', lambda m: m.group().replace('_', ' '), name))}</h2>")
+        if warning and name.startswith(("param_importances", "contour")):
+            parts.append(f"<p><strong>Warning: {html.escape(warning)}.</strong></p>")
+        parts.append(figure.to_html(full_html=False, include_plotlyjs=number == 0))
     if skipped:
         items = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
         parts.append(f"<h2>skipped</h2><ul>{items}</ul>")
@@ -176,27 +206,37 @@ def write_report(result: StudyResult, out: Path) -> list[Path]:
     with warnings.catch_warnings():  # Optuna's notes on small studies: the page lists what it skipped, once
         warnings.simplefilter("ignore")
         made, skipped = figures(study, best, json.loads(per_tag.read_text()) if best and per_tag.exists() else None)
-    write_page(made, skipped, out / PAGE, f"Study {study.study_name}")
-    write_atomic(out / "summary.md", summary(result, front, skipped))
+    blocks = opening(
+        study, result.space, result.space_name, result.handover, result.noise, result.baseline, result.started
+    )
+    write_page(made, skipped, out / PAGE, f"Study {study.study_name}", to_html(blocks), few_trials(study))
+    write_atomic(out / "summary.md", summary(result, front, skipped, markdown(blocks)))
     handed = result.handover.files if result.handover else []
     return [out / PAGE, *handed, *([out / FRONT] if front is not None else []), out / "trials.csv", out / "summary.md"]
 
 
-def summary(result: StudyResult, front: pd.DataFrame | None, skipped: dict[str, str]) -> str:
+def summary(result: StudyResult, front: pd.DataFrame | None, skipped: dict[str, str], head: list[str]) -> str:
+    """summary.md: ``head`` (the study's overview), then its counts and settings, the handed-over trial, the noise,
+    the model in best.ckpt and the baseline."""
     study, handover = result.study, result.handover
     counts = {s: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
     rejected = sum("rejected" in t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
     running = f", {counts[TrialState.RUNNING]} running" if counts[TrialState.RUNNING] else ""
     durations = sum((t.duration.total_seconds() for t in study.trials if t.duration), 0.0)
+    warning, searched = few_trials(study), searched_keys(result.space)
+    fixed = {key: value for key, value in result.fixed.items() if key not in searched}
     lines = [
         f"# Study {study.study_name}",
+        *head,
+        "",
+        "## Details",
         "",
         f"- storage: {result.storage}",
         f"- trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED] - rejected} pruned, {rejected} "
-        f"rejected before training (over a --max-* budget), {counts[TrialState.FAIL]} failed{running}",
-        f"- wall time of this run: {result.wall_s:.0f} s; sum of trial durations: {durations:.0f} s",
-        "- fixed settings (searched keys override them): " + ", ".join(f"{k}={v}" for k, v in result.fixed.items()),
-        f"- plots: [{PAGE}]({PAGE})",
+        f"rejected before training (over a --max-* budget), {counts[TrialState.FAIL]} failed{running}; "
+        f"sum of their durations {durations:.0f} s",
+        "- fixed settings (the keys no trial sets): " + ", ".join(f"{k}={v}" for k, v in fixed.items()),
+        f"- plots: [{PAGE}]({PAGE})" + (f"; warning: {warning}" if warning else ""),
     ]
     if front is not None:
         lines += _front_lines(study, front)
@@ -208,6 +248,7 @@ def summary(result: StudyResult, front: pd.DataFrame | None, skipped: dict[str, 
         "",
         f"## {heading}: {best.number}",
         "",
+        f"- family: {record.family}; network: {record.network}",
         f"- validation macro F1: {first(best):.4f}",
         f"- test: precision {record.metric('test_precision'):.4f}, recall {record.metric('test_recall'):.4f}, "
         f"macro F1 {record.metric('test_f1'):.4f}",
@@ -220,7 +261,7 @@ def summary(result: StudyResult, front: pd.DataFrame | None, skipped: dict[str, 
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in best.params.items()),
     ]
-    lines += _noise(study, best, result.noise) + _families(study, best) + _final(handover, result.cv)
+    lines += _noise(study, best, result.noise) + _final(handover, result.cv)
     lines += _baseline(result)
     if skipped:
         lines += ["", "Plots skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())]
@@ -244,23 +285,6 @@ def _noise(study: optuna.Study, best: FrozenTrial, noise: dict | None) -> list[s
         f"The {len(values)} complete trials' values spread sd {spread:.4f}; {close} of them lie within one noise sd "
         "of the best, which this objective cannot tell apart.",
     ]
-
-
-def _families(study: optuna.Study, best: FrozenTrial) -> list[str]:
-    """The best complete trial of each network family the study tried, and how far it is from the winner."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "model.net" in t.params]
-    families = sorted({t.params["model.net"] for t in complete})
-    if len(families) < 2:
-        return []
-    lines = ["", "## Network families", "", "| family | trials | best trial | validation F1 | minus the winner |"]
-    lines.append("|---|---|---|---|---|")
-    for family in families:
-        trials = [t for t in complete if t.params["model.net"] == family]
-        top = max(trials, key=first)
-        lines.append(
-            f"| {family} | {len(trials)} | {top.number} | {first(top):.4f} | {first(top) - first(best):+.4f} |"
-        )
-    return lines
 
 
 def _final(handover: HandOver, cv: int) -> list[str]:

@@ -32,7 +32,7 @@ from tagger.tune.options import TuneOptions
 from tagger.tune.progress import FINISHED, Progress, so_far
 from tagger.tune.record import Outcome
 from tagger.tune.report import StudyResult, write_report
-from tagger.tune.search_space import load_search_space, load_start_points
+from tagger.tune.search_space import load_search_space, load_start_points, searched_keys
 from tagger.tune.storage import (
     STORAGE_ERRORS,
     Retry,
@@ -193,7 +193,8 @@ def run_study(
         time.sleep(0.5)  # another process set this study up and is creating its parent run
     base = plan.parser.parse_args(plan.base_args)  # the fit config without the searched values
     tags = plan.lineage | {"optuna.study_name": opts.study_name, "optuna.storage": str(url), "cv": str(opts.cv)}
-    tracker.start_study(study, tags, fixed_settings(base.as_dict()), plan.parser.dump(base, skip_none=False))
+    fixed = {k: v for k, v in fixed_settings(base.as_dict()).items() if k not in searched_keys(space)}  # no trial sets
+    tracker.start_study(study, tags, fixed, plan.parser.dump(base, skip_none=False))
     tracker.reconcile(study.get_trials(deepcopy=False))
     torch.set_num_threads(opts.threads or os.cpu_count() or 1)
     print(f"study {opts.study_name!r} in {url}: {so_far(study)}", flush=True)
@@ -203,7 +204,7 @@ def run_study(
             "studies only); early stopping still ends each fit",
             flush=True,
         )
-    start, outcome, problem = time.perf_counter(), Outcome.COMPLETE, None
+    started, outcome, problem = time.time(), Outcome.COMPLETE, None
     try:
         with StopRequest() as stop:
             if opts.workers > 1:
@@ -228,7 +229,7 @@ def run_study(
         ) from None
     finally:
         if main:
-            problem = finish(study, opts, url, plan, tracker, outcome, time.perf_counter() - start)
+            problem = finish(study, opts, url, plan, tracker, outcome, started)
             if problem and outcome is not Outcome.COMPLETE:  # an error is in flight, and it is the one to exit with
                 print(f"tagger: error: {problem}", file=sys.stderr, flush=True)
     if problem:
@@ -264,7 +265,7 @@ def finish(
     plan: TrialPlan,
     tracker: Tracker,
     outcome: Outcome,
-    wall_s: float,
+    started: float,
 ) -> str | None:
     """The hand-over, the report and the closed runs. Returns what went wrong, if anything: it must not hide an
     error in flight."""
@@ -278,10 +279,13 @@ def finish(
         fixed = {key: str(json.loads(defined[key])) for key in FIXED if key in defined}
         baseline = study.user_attrs.get(BASELINE_ATTR, {"error": "not fitted"})
         noise = noise or study.user_attrs.get(NOISE_ATTR)
-        result = StudyResult(study, str(url), wall_s, opts.cv, str(opts.pick), fixed, baseline, handover, noise)
+        result = StudyResult(
+            study, str(url), started, opts.cv, str(opts.pick), fixed, baseline, handover, noise, plan.space,
+            opts.search_space,
+        )  # fmt: skip
         files = write_report(result, opts.out)
         front = [t.number for t in study.best_trials] if len(study.directions) > 1 else None
-        tracker.publish(best, files, opts.register_model, front)
+        tracker.publish(handover, files, opts.register_model, front)
         if best is None:
             print(f"no trial was handed over (none completed); outputs in {opts.out}", flush=True)
             if opts.register_model:

@@ -196,6 +196,11 @@ def _check_shared_keys(space: dict[str, Param], path: Path, seen: dict[str, Para
             _check_shared_keys(branch, path, seen)
 
 
+def searched_keys(space: dict[str, Param]) -> set[str]:
+    """Every key a trial may set, under any choice: what a study's fixed settings leave out."""
+    return set(space) | {key for param in space.values() for keys in param.when.values() for key in searched_keys(keys)}
+
+
 def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
     """Define-by-run: a choice's own keys are suggested only when it is taken, right after it (so a class path
     comes before its arguments on the command line)."""

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import optuna
 import sqlalchemy
+import yaml
 from jsonargparse import lazy_instance
 from lightning.pytorch.loggers import Logger
 from mlflow.entities import Metric, Param, RunStatus, RunTag
@@ -18,14 +19,17 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from tagger.errors import TaggerError
+from tagger.lineage import fixed_settings
 from tagger.redact import first_line, redact
 from tagger.registry import EpochLogger, log_model
+from tagger.tune.handover import HandOver
 from tagger.tune.record import Outcome, TrialRecord
 from tagger.tune.storage import retry_racing
 
 PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run every worker shares
 STORE_ATTR = "mlflow_tracking_uri"  # study user attribute: where its runs are (password redacted)
 MODEL_TAG = "tagger.model_of_trial"  # parent run tag: "<trial>:<registered name>" of the model logged on it
+TEST_FIGURES = ("f1", "precision", "recall", "f1_weighted", "f1_micro")  # a registered version's test_* tags
 
 
 class Tracker(Protocol):
@@ -47,9 +51,10 @@ class Tracker(Protocol):
         """Close the records left open by trials that ended elsewhere (a killed worker's, say)."""
 
     def publish(
-        self, best: FrozenTrial | None, files: Iterable[Path], register_model: str | None, front: list[int] | None
+        self, handover: HandOver | None, files: Iterable[Path], register_model: str | None, front: list[int] | None
     ) -> None:
-        """The study's outputs and handed-over trial on its record; best.ckpt among the files as its model."""
+        """The study's outputs and handed-over trial on its record; best.ckpt among the files as its model, with
+        the figures measured on it."""
 
     def end_study(self, outcome: Outcome) -> None: ...
 
@@ -142,31 +147,42 @@ class MlflowTracker:
                 self.end_trial(None, trial)
 
     def publish(
-        self, best: FrozenTrial | None, files: Iterable[Path], register_model: str | None, front: list[int] | None
+        self, handover: HandOver | None, files: Iterable[Path], register_model: str | None, front: list[int] | None
     ) -> None:
         if not self.parent_id:
             return
-        if best is not None:  # tags, not params: a resumed study may hand over another trial
-            tags = {f"best.{key}": value for key, value in best.params.items()} | {"best_trial": best.number}
+        if handover is not None:  # tags, not params: a resumed study may hand over another trial
+            best = handover.trial
+            config = fixed_settings(yaml.safe_load(TrialRecord.of(best).config or "{}") or {})
+            tags = {f"best.{key}": value for key, value in (config | best.params).items()} | {"best_trial": best.number}
             self._log(self.parent_id, metrics={"best_value": best.values[0]}, tags=tags)
         if front is not None:  # the front's figures are in pareto.csv, among the files
             tags = {"pareto_front": ",".join(map(str, sorted(front)))}
             self._log(self.parent_id, metrics={"pareto_front_size": len(front)}, tags=tags)
         files = list(files)
         for path in files:
-            self.client.log_artifact(self.parent_id, str(path))
+            if path.name != "best.ckpt":  # stored once, as the run's MLflow model (which the registry refers to)
+                self.client.log_artifact(self.parent_id, str(path))
         model = next((path for path in files if path.name == "best.ckpt"), None)
-        if best is not None and model is not None:
-            self._log_model(best, model, register_model)
+        if handover is not None and handover.test and model is not None:
+            self._log_model(handover, model, register_model)
 
-    def _log_model(self, best: FrozenTrial, model: Path, register_model: str | None) -> None:
-        """Once per handed-over trial (and registry name): a rerun whose winner has not changed adds no version."""
+    def _log_model(self, handover: HandOver, model: Path, register_model: str | None) -> None:
+        """Once per handed-over trial (and registry name): a rerun whose winner has not changed adds no version.
+        The version's figures are the model's own (best.json's test split), beside the objective that chose it."""
+        best = handover.trial
         logged = f"{best.number}:{register_model or ''}"
         if self.client.get_run(self.parent_id).data.tags.get(MODEL_TAG) == logged:
             return
-        record = TrialRecord.of(best)
-        tags = {"study": self.study_name, "trial": best.number, "val_f1": best.values[0]}
-        info = log_model(model, self.uri, self.parent_id, register_model, tags | {"test_f1": record.metric("test_f1")})
+        test = handover.test
+        tags = {
+            "study": self.study_name,
+            "trial": best.number,
+            "val_f1": best.values[0],
+            "trained_on": test["train_on"],
+        }
+        tags |= {f"test_{name}": test[name] for name in TEST_FIGURES}
+        info = log_model(model, self.uri, self.parent_id, register_model, tags)
         self.client.set_tag(self.parent_id, MODEL_TAG, logged)
         where = f"registered as {register_model} version {info.registered_model_version}"
         print(f"best model {where if register_model else 'logged'} ({info.model_uri})", flush=True)
