@@ -50,7 +50,7 @@ def family_rows(study: optuna.Study, best: FrozenTrial | None) -> list[list[str]
     """Per family (tagger.tune.record.family): its trials by state, its best complete trial and how far it is
     from the winner."""
     families: dict[str, list[FrozenTrial]] = {}
-    for trial in study.get_trials(deepcopy=False):
+    for trial in study.get_trials(deepcopy=False, states=COUNTED):  # not the queued or running ones
         families.setdefault(TrialRecord.of(trial).family, []).append(trial)
     rows = []
     for name, trials in sorted(families.items()):
