@@ -187,7 +187,7 @@ def test_the_summary_and_the_page_open_with_the_space_the_families_the_findings_
     assert gap in opening and f"one sd of the test split's noise ({baseline['test_f1_bootstrap_sd']:.4f}: " in opening
     assert "bootstrap resamples of the" in opening and baseline["test_f1_bootstrap_sd"] > 0
     wall = next(line for line in opening.splitlines() if line.startswith("- wall time: "))
-    assert "from the first trial's start to this report, the refit" in wall and "this run" in wall
+    assert "from the study's start to this report, the refit" in wall and "this run" in wall
     for heading in ("space.yaml: 2 searched keys</h2>", "<h2>Trials by family</h2>", "<h2>What the search found"):
         assert page.index(heading) < page.index("<h2>optimization history</h2>"), heading
     assert page.count("<strong>Warning: only 2 complete trials (fewer than 10)") == 2  # importances, contour

@@ -2,7 +2,6 @@
 (trials per family), and what it found (the winner, whether the search beat its start trial, its margins beside
 the noise that would hide them, the real wall time). Written as blocks that render to Markdown and to HTML."""
 
-import datetime
 import html
 import time
 from dataclasses import dataclass
@@ -112,17 +111,18 @@ def findings(
 
 
 def _wall_time(study: optuna.Study, handover: HandOver | None, noise: dict | None, started: float) -> str:
-    """From the study's first trial's start to now (this report): the trials, the noise and the refit."""
-    starts = [t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start]
-    run = f"this run {clock(time.time() - started)}"
-    if not starts:
-        return f"wall time: {run}, no trial"
-    total = (datetime.datetime.now() - min(starts)).total_seconds()  # Optuna stores local, naive times
+    """From the study's start (its first trial's, or this run's set-up if earlier) to now, this report: the set-up,
+    the trials, the noise and the refit."""
+    starts = [t.datetime_start.timestamp() for t in study.get_trials(deepcopy=False) if t.datetime_start]
+    now = time.time()  # Optuna's datetimes are local and naive, as .timestamp() reads them
     parts = [f"the objective noise {clock(noise['seconds'])}"] if noise and "seconds" in noise else []
     if handover is not None and "seconds" in handover.test:
         parts.append(f"the refit {clock(handover.test['seconds'])}")
     included = f", {' and '.join(parts)} included" if parts else ""
-    return f"wall time: {clock(total)} from the first trial's start to this report{included}; {run}"
+    return (
+        f"wall time: {clock(now - min([*starts, started]))} from the study's start to this report{included}; "
+        f"this run {clock(now - started)}"
+    )
 
 
 def opening(

@@ -154,6 +154,7 @@ def run_study(
 ) -> optuna.Study:
     """Check everything, then run trials (here, or in --workers processes); outputs are written even when stopped
     by Ctrl-C. argv is the command line that worker processes repeat; trial_objective, what a trial runs."""
+    started = time.time()  # the study's wall time counts the set-up too
     if opts.parent_pid is not None:
         die_with_parent(opts.parent_pid)
     if opts.worker_number is not None:
@@ -204,7 +205,7 @@ def run_study(
             "studies only); early stopping still ends each fit",
             flush=True,
         )
-    started, outcome, problem = time.time(), Outcome.COMPLETE, None
+    outcome, problem = Outcome.COMPLETE, None
     try:
         with StopRequest() as stop:
             if opts.workers > 1:
