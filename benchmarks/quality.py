@@ -11,6 +11,8 @@ baseline's (the same resampled projects for both), over all its seeds. Last line
 trials) runs on the other folds, and its hand-over model and the baseline are scored on the held-out fold.
 Last line:
     nested lift=<mean> sd=<sd> wins=<k>/<K>
+A fold that crashes ends the run at once with exit status 1 and one line on stderr:
+    tagger: error: nested: outer fold <k> crashed after <min> min (<error>); no nested lift
 
     python benchmarks/quality.py [--data-dir DIR] [--seeds 1 2 3] [--tuned configs/tuned.yaml]
     python benchmarks/quality.py --nested [--outer 4] [--inner-trials 50]
@@ -30,8 +32,9 @@ from tagger import baseline
 from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.download import resolve_data_dir
-from tagger.errors import reported
+from tagger.errors import TaggerError, reported
 from tagger.metrics import classification_report
+from tagger.redact import first_line
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BOOTSTRAP = 1000
@@ -134,7 +137,15 @@ def nested_quality(args: argparse.Namespace) -> None:
     results = []
     with tempfile.TemporaryDirectory() as root:
         for fold in outer_folds(Path(args.data_dir), Path(root), args.outer, seed=args.outer_seed):
-            result = score_fold(fold, options, default_base_args())
+            fold_start = time.perf_counter()
+            try:
+                result = score_fold(fold, options, default_base_args())
+            except Exception as err:  # the folds above stand; without this one there is no lift to report
+                minutes = (time.perf_counter() - fold_start) / 60
+                raise TaggerError(
+                    f"nested: outer fold {fold.number} crashed after {minutes:.1f} min ({type(err).__name__}: "
+                    f"{first_line(err)}); no nested lift"
+                ) from err
             results.append(result)
             print(
                 f"outer fold {result.number}: {result.held_out} held-out projects, baseline {result.baseline_f1:.4f}, "
