@@ -4,15 +4,19 @@ projects it never saw.
 Default: the project's own split (data.seed 42) for all; each config is fitted once per init seed
 (seed_everything), the baseline is deterministic. Thresholds are tuned as each config says; test is only
 scored. The split's noise: a paired bootstrap over the test projects of each config's macro F1 minus the
-baseline's (the same resampled projects for both), over all its seeds. Last line:
-    quality baseline=<f1> default=<f1> linear=<f1> tuned=<f1 or n/a>
+baseline's (the same resampled projects for both), over all its seeds. Rows: default (configs/cnn.yaml, the
+lesson's, early-stopped on weighted val/loss), default_ap (the same CNN stopped on val/ap, as a study's trials
+are), linear, tuned; --rows picks some (the baseline always runs). Last line (n/a: a row not run):
+    quality baseline=<f1> default=<f1> default_ap=<f1> linear=<f1> tuned=<f1 or n/a>
 
 --nested: an outer K-fold over the development projects; on each fold a whole default study (--inner-trials
 trials) runs on the other folds, and its hand-over model and the baseline are scored on the held-out fold.
 Last line:
     nested lift=<mean> sd=<sd> wins=<k>/<K>
+A fold that crashes ends the run at once with exit status 1 and one line on stderr:
+    tagger: error: nested: outer fold <k> crashed after <min> min (<error>); no nested lift
 
-    python benchmarks/quality.py [--data-dir DIR] [--seeds 1 2 3] [--tuned configs/tuned.yaml]
+    python benchmarks/quality.py [--data-dir DIR] [--seeds 1 2 3] [--tuned configs/tuned.yaml] [--rows default ...]
     python benchmarks/quality.py --nested [--outer 4] [--inner-trials 50]
 """
 
@@ -21,6 +25,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +35,12 @@ from tagger import baseline
 from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.download import resolve_data_dir
-from tagger.errors import reported
+from tagger.errors import TaggerError, reported
 from tagger.metrics import classification_report
+from tagger.redact import first_line
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROWS = ("default", "default_ap", "linear", "tuned")  # beside the baseline, which every row is compared with
 BOOTSTRAP = 1000
 
 
@@ -43,11 +50,14 @@ def macro_f1(y: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(2 * tp / np.maximum(2 * tp + fp + fn, 1)))
 
 
-def fit_and_test(config: Path, seed: int, data_dir: str, root: str) -> tuple[dict, np.ndarray]:
-    """Test figures (and the fit's seconds) and 0/1 predictions of one fit."""
+def fit_and_test(
+    config: Path, seed: int, data_dir: str, root: str, extra: Sequence[str] = ()
+) -> tuple[dict, np.ndarray]:
+    """Test figures (and the fit's seconds) and 0/1 predictions of one fit (of config, then extra arguments)."""
     start = time.perf_counter()
     quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     args = ["fit", "--config", str(config), "--seed_everything", str(seed), "--data.data_dir", data_dir, *quiet]
+    args += extra
     cli = cli_main([*args, "--trainer.default_root_dir", root])
     module, dm = cli.model, cli.datamodule  # best weights and tuned threshold, restored by ThresholdTuner
     rows = dm.corpus.splits["test"]  # in the corpus's order, so that runs pair up project by project
@@ -74,7 +84,7 @@ def line(name: str, runs: list[dict], diffs: np.ndarray | None = None) -> str:
     f1, weighted = [r["f1"] for r in runs], [r["f1_weighted"] for r in runs]
     spread = statistics.stdev(f1) if len(f1) > 1 else 0.0
     text = (
-        f"{name:<9} macro F1 {statistics.mean(f1):.4f} ± {spread:.4f}  weighted F1 {statistics.mean(weighted):.4f}  "
+        f"{name:<10} macro F1 {statistics.mean(f1):.4f} ± {spread:.4f}  weighted F1 {statistics.mean(weighted):.4f}  "
         f"runs {' '.join(f'{x:.4f}' for x in f1)}  (fit {statistics.median(r['seconds'] for r in runs):.1f} s)"
     )
     if diffs is not None:
@@ -101,21 +111,36 @@ def split_quality(args: argparse.Namespace) -> None:
     )
     if args.tuned.exists():
         print("".join(f"  {text}" for text in args.tuned.read_text().splitlines(True) if text.startswith("#")), end="")
-    configs = {"default": CONFIGS / "cnn.yaml", "linear": CONFIGS / "linear.yaml"}
-    configs |= {"tuned": args.tuned} if args.tuned.exists() else {}
-    for name, config in configs.items():
+    rows = rows_of(args)
+    for name in args.rows:
+        if name not in rows:
+            continue
+        config, extra = rows[name]
         with tempfile.TemporaryDirectory() as root:
-            runs = [fit_and_test(config, seed, args.data_dir, root) for seed in args.seeds]
+            runs = [fit_and_test(config, seed, args.data_dir, root, extra) for seed in args.seeds]
         results[name] = [figures for figures, _ in runs]
         diffs = paired_bootstrap(y, [predicted for _, predicted in runs], reference)
         print(line(name, results[name], diffs), flush=True)
-    if "tuned" not in results:
-        print(f"tuned     n/a: {args.tuned} does not exist (no tuned config yet)")
+    if "tuned" in args.rows and "tuned" not in results:
+        print(f"tuned      n/a: {args.tuned} does not exist (no tuned config yet)")
     means = {name: f"{statistics.mean(r['f1'] for r in runs):.4f}" for name, runs in results.items()}
-    print(
-        f"quality baseline={means['baseline']} default={means['default']} linear={means['linear']} "
-        f"tuned={means.get('tuned', 'n/a')}"
-    )
+    print("quality " + " ".join(f"{name}={means.get(name, 'n/a')}" for name in ("baseline", *ROWS)))
+
+
+def rows_of(args: argparse.Namespace) -> dict[str, tuple[Path, list[str]]]:
+    """Each row's config and extra fit arguments. default_ap is configs/cnn.yaml stopped, checkpointed and
+    plateaued on val/ap (maximised), as a study's trial trains it, instead of the lesson's weighted val/loss."""
+    from tagger.cli import build
+    from tagger.tune.objective import judged_monitors
+
+    cnn = CONFIGS / "cnn.yaml"
+    rows = {"default": (cnn, []), "linear": (CONFIGS / "linear.yaml", [])}
+    if "default_ap" in args.rows:
+        rows["default_ap"] = (
+            cnn,
+            judged_monitors(build(["--config", str(cnn), "--data.data_dir", args.data_dir]).config),
+        )
+    return rows | ({"tuned": (args.tuned, [])} if args.tuned.exists() else {})
 
 
 def nested_quality(args: argparse.Namespace) -> None:
@@ -134,7 +159,15 @@ def nested_quality(args: argparse.Namespace) -> None:
     results = []
     with tempfile.TemporaryDirectory() as root:
         for fold in outer_folds(Path(args.data_dir), Path(root), args.outer, seed=args.outer_seed):
-            result = score_fold(fold, options, default_base_args())
+            fold_start = time.perf_counter()
+            try:
+                result = score_fold(fold, options, default_base_args())
+            except Exception as err:  # the folds above stand; without this one there is no lift to report
+                minutes = (time.perf_counter() - fold_start) / 60
+                raise TaggerError(
+                    f"nested: outer fold {fold.number} crashed after {minutes:.1f} min ({type(err).__name__}: "
+                    f"{first_line(err)}); no nested lift"
+                ) from err
             results.append(result)
             print(
                 f"outer fold {result.number}: {result.held_out} held-out projects, baseline {result.baseline_f1:.4f}, "
@@ -154,6 +187,9 @@ def main() -> None:
         "--data-dir", default=str(resolve_data_dir(None)), help="default: $TAGGER_DATA_DIR, else ./data"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument(
+        "--rows", nargs="+", choices=ROWS, default=list(ROWS), help="the rows fitted beside the baseline (all)"
+    )
     parser.add_argument("--tuned", type=Path, default=CONFIGS / "tuned.yaml", help="a tuned config, if there is one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--nested", action="store_true", help="nested cross-validation of the default study")

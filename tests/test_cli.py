@@ -28,7 +28,8 @@ def test_cnn_config_is_the_lessons_model(data_dir, tmp_path):
     built = cli_main(["--config", str(REPO / "configs" / "cnn.yaml"), "--data.data_dir", str(data_dir)], run=False)
     lesson = {"embedding_dim": 128, "filter_sizes": list(range(1, 11)), "num_filters": 128, "hidden_dim": 128,
               "dropout_p": 0.5, "activation": "none", "impl": "auto"}  # fmt: skip
-    assert built.model.hparams.net == {"class_path": "tagger.models.cnn.CharCNN", "init_args": lesson}
+    fixed = {"pool_over_padding": False}  # the max over time reads each text's own positions, not the padding
+    assert built.model.hparams.net == {"class_path": "tagger.models.cnn.CharCNN", "init_args": lesson | fixed}
     assert built.model.hparams.lr == 2e-4 and built.datamodule.batch_size == 64
     assert built.datamodule.min_tag_freq == 30 and built.config.threshold.split == "train"
 
@@ -43,6 +44,14 @@ def test_fit_writes_a_checkpoint_with_the_tuned_threshold(trained):
     assert ckpt["TaggerDataModule"]["classes"] == built.datamodule.classes
 
 
+def monitors(trainer: L.Trainer) -> set[tuple[str, str]]:
+    """(name, mode) of what early stopping, the best-model checkpoint and ReduceLROnPlateau follow."""
+    callbacks = [cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint) and cb.monitor]
+    return {(cb.monitor, cb.mode) for cb in callbacks} | {
+        (cfg.monitor, cfg.scheduler.mode) for cfg in trainer.lr_scheduler_configs
+    }
+
+
 def test_monitored_metrics_are_logged(trained):
     """A monitored name that is never logged only warns, and silently disables the callback."""
     built, _ = trained
@@ -51,6 +60,7 @@ def test_monitored_metrics_are_logged(trained):
     monitored |= {cfg.monitor for cfg in built.trainer.lr_scheduler_configs}
     assert monitored and monitored <= logged
     assert {"train/loss", "val/loss", "val/f1"} <= logged
+    assert monitors(built.trainer) == {("val/loss", "min")}  # configs/cnn.yaml keeps the lesson's choice
 
 
 def test_test_subcommand_reports_metrics(trained, data_dir, tmp_path):
@@ -75,6 +85,11 @@ def test_threshold_on_validation_split_and_the_fit_s_closing_line(data_dir, tmp_
     assert ckpt["state_dict"]["threshold"].item() == pytest.approx(tuner.threshold)
 
 
+# What a shipped Adam-trained network stops, keeps its best epoch and lowers its rate on: the lesson's CNN on its
+# weighted val/loss; the others on val/ap, the figure a study judges them by.
+STOPPED_ON = {"cnn.yaml": ("val/loss", "min"), "ngram.yaml": ("val/ap", "max")}
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_fits_a_batch(config, data_dir, tmp_path):
     # "1" would parse as 1.0, i.e. the whole epoch
@@ -88,6 +103,9 @@ def test_every_shipped_config_fits_a_batch(config, data_dir, tmp_path):
     args = [a for pair in pairs if not pair[0].startswith(drop) for a in pair]
     built = cli_main(["fit", "--config", str(config), *args])
     assert built.trainer.global_step == steps
+    assert {name for name, _ in monitors(built.trainer)} <= set(built.trainer.callback_metrics)
+    if config.name in STOPPED_ON:
+        assert monitors(built.trainer) == {STOPPED_ON[config.name]}
 
 
 def test_predict_is_not_a_subcommand(capsys):

@@ -1,4 +1,5 @@
-"""lookup_conv_max against the nn.Conv1d reference: outputs, gradients, padding, autocast."""
+"""lookup_conv_max against the nn.Conv1d reference: outputs, gradients, padding, autocast; the max over all
+positions (the lesson's) and over each text's own (given lengths)."""
 
 from collections.abc import Sequence
 
@@ -36,18 +37,28 @@ def _tokens(batch: int, length: int, seed: int = 0, device: str = "cpu") -> Tens
     return tokens.to(device)
 
 
+def _lengths(tokens: Tensor, masked: bool) -> Tensor | None:
+    """Each row's length (its non-pad ids, at least 1) when the max is masked; None: the max over all positions."""
+    return (tokens != 0).sum(1).clamp(min=1) if masked else None
+
+
 def _params(embedding: nn.Embedding, convs: Sequence[nn.Conv1d]) -> list[Tensor]:
     return [embedding.weight, *(p for conv in convs for p in (conv.weight, conv.bias))]
 
 
 def _grad_pairs(
-    tokens: Tensor, embedding: nn.Embedding, convs: Sequence[nn.Conv1d], params: list[Tensor], relu: bool = False
+    tokens: Tensor,
+    embedding: nn.Embedding,
+    convs: Sequence[nn.Conv1d],
+    params: list[Tensor],
+    relu: bool = False,
+    lengths: Tensor | None = None,
 ) -> list[tuple[Tensor, Tensor]]:
     """(lookup, reference) gradients of params for one random upstream gradient."""
-    expected = reference_conv_max(tokens, embedding, convs, relu)
+    expected = reference_conv_max(tokens, embedding, convs, relu, lengths)
     upstream = torch.randn_like(expected)
     grads_expected = torch.autograd.grad(expected, params, upstream)
-    grads = torch.autograd.grad(lookup_conv_max(tokens, embedding, convs, relu), params, upstream)
+    grads = torch.autograd.grad(lookup_conv_max(tokens, embedding, convs, relu, lengths), params, upstream)
     return list(zip(grads, grads_expected, strict=True))
 
 
@@ -59,13 +70,15 @@ def _rel_err(actual: Tensor, expected: Tensor) -> float:
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("length", [1, 3, 12])
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("masked", [False, True])
 def test_output_matches_reference(
-    sizes: tuple[int, ...], relu: bool, length: int, dtype: torch.dtype, tol: float
+    sizes: tuple[int, ...], relu: bool, length: int, dtype: torch.dtype, tol: float, masked: bool
 ) -> None:
     embedding, convs = _layers(sizes, dtype)
     tokens = _tokens(4, length)
-    expected = reference_conv_max(tokens, embedding, convs, relu)
-    actual = lookup_conv_max(tokens, embedding, convs, relu)
+    lengths = _lengths(tokens, masked)
+    expected = reference_conv_max(tokens, embedding, convs, relu, lengths)
+    actual = lookup_conv_max(tokens, embedding, convs, relu, lengths)
     assert actual.shape == expected.shape == (4, sum(conv.out_channels for conv in convs))
     assert actual.dtype == expected.dtype
     assert _rel_err(actual, expected) < tol
@@ -74,12 +87,13 @@ def test_output_matches_reference(
 @pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("length", [1, 3, 12])
-def test_gradients_match_reference(sizes: tuple[int, ...], relu: bool, length: int) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_gradients_match_reference(sizes: tuple[int, ...], relu: bool, length: int, masked: bool) -> None:
     # float64 random weights: ties for the max are practically impossible outside all-padding windows,
     # whose ties do not matter (they only reach the bias and the gradient-free padding row).
     embedding, convs = _layers(sizes, torch.float64)
     tokens = _tokens(4, length)
-    pairs = _grad_pairs(tokens, embedding, convs, _params(embedding, convs), relu)
+    pairs = _grad_pairs(tokens, embedding, convs, _params(embedding, convs), relu, _lengths(tokens, masked))
     for grad, grad_expected in pairs:
         assert grad.dtype == grad_expected.dtype
         assert _rel_err(grad, grad_expected) < 1e-5
@@ -100,6 +114,23 @@ def test_nonzero_padding_row_matches_reference() -> None:
     assert torch.equal(pairs[0][0][0], torch.zeros(EMBED, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("conv_max", [lookup_conv_max, reference_conv_max])
+def test_masked_max_ignores_how_far_a_row_is_padded(conv_max) -> None:
+    """Given lengths, more padding on the right changes neither the outputs nor the gradients; without, it does."""
+    embedding, convs = _layers((1, 4, 9), torch.float64)
+    tokens = _tokens(4, 6)
+    longer = torch.nn.functional.pad(tokens, (0, 9))  # (4, 15): as inside a batch of longer texts
+    lengths = _lengths(tokens, masked=True)
+    params = _params(embedding, convs)
+    upstream = torch.randn(4, sum(conv.out_channels for conv in convs), dtype=torch.float64)
+    out, out_longer = (conv_max(t, embedding, convs, True, lengths) for t in (tokens, longer))
+    assert torch.allclose(out, out_longer, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(out, params, upstream)
+    for grad, grad_longer in zip(grads, torch.autograd.grad(out_longer, params, upstream), strict=True):
+        assert torch.allclose(grad, grad_longer, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(conv_max(tokens, embedding, convs), conv_max(longer, embedding, convs))
+
+
 def test_frozen_embedding_still_trains_convs() -> None:
     embedding, convs = _layers((1, 3), torch.float64)
     embedding.weight.requires_grad_(False)
@@ -110,33 +141,38 @@ def test_frozen_embedding_still_trains_convs() -> None:
 
 
 @pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
-def test_inference_matches_reference(context: type) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_inference_matches_reference(context: type, masked: bool) -> None:
     embedding, convs = _layers((1, 4, 9), torch.float64)
     tokens = _tokens(5, 8)
-    expected = reference_conv_max(tokens, embedding, convs, relu=True)
+    lengths = _lengths(tokens, masked)
+    expected = reference_conv_max(tokens, embedding, convs, relu=True, lengths=lengths)
     with context():
-        actual = lookup_conv_max(tokens, embedding, convs, relu=True)
+        actual = lookup_conv_max(tokens, embedding, convs, relu=True, lengths=lengths)
     assert not actual.requires_grad
     assert _rel_err(actual, expected) < 1e-10
 
 
-def test_long_batch_is_processed_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_long_batch_is_processed_in_blocks(monkeypatch: pytest.MonkeyPatch, masked: bool) -> None:
     """Several blocks of samples (and a ragged last one) give the same result as one block."""
     monkeypatch.setitem(lookup_conv._BLOCK_ELEMENTS, "cpu", 2 * 9 * (FILTERS + 1))
     embedding, convs = _layers((2, 3), torch.float64)
     tokens = _tokens(5, 9)
-    expected = reference_conv_max(tokens, embedding, convs)
-    assert _rel_err(lookup_conv_max(tokens, embedding, convs), expected) < 1e-10
-    for grad, grad_expected in _grad_pairs(tokens, embedding, convs, _params(embedding, convs)):
+    lengths = _lengths(tokens, masked)
+    expected = reference_conv_max(tokens, embedding, convs, lengths=lengths)
+    assert _rel_err(lookup_conv_max(tokens, embedding, convs, lengths=lengths), expected) < 1e-10
+    for grad, grad_expected in _grad_pairs(tokens, embedding, convs, _params(embedding, convs), lengths=lengths):
         assert _rel_err(grad, grad_expected) < 1e-10
 
 
-def _check_autocast(device: str, dtype: torch.dtype) -> None:
+def _check_autocast(device: str, dtype: torch.dtype, masked: bool) -> None:
     embedding, convs = _layers(tuple(range(1, 11)), torch.float32, device=device)
     tokens = _tokens(6, 20, device=device)
-    expected = reference_conv_max(tokens, embedding, convs, relu=True)
+    lengths = _lengths(tokens, masked)
+    expected = reference_conv_max(tokens, embedding, convs, relu=True, lengths=lengths)
     with torch.autocast(device, dtype=dtype):
-        actual = lookup_conv_max(tokens, embedding, convs, relu=True)
+        actual = lookup_conv_max(tokens, embedding, convs, relu=True, lengths=lengths)
     assert actual.dtype == dtype
     assert torch.isfinite(actual).all()
     assert _rel_err(actual, expected) < 2e-2
@@ -147,8 +183,9 @@ def _check_autocast(device: str, dtype: torch.dtype) -> None:
     assert torch.equal(embedding.weight.grad[0], torch.zeros(EMBED, device=device))
 
 
-def test_bf16_autocast_cpu() -> None:
-    _check_autocast("cpu", torch.bfloat16)
+@pytest.mark.parametrize("masked", [False, True])
+def test_bf16_autocast_cpu(masked: bool) -> None:
+    _check_autocast("cpu", torch.bfloat16, masked)
 
 
 def test_bf16_table_gradient_accumulates_in_fp32() -> None:
@@ -170,15 +207,19 @@ def test_bf16_table_gradient_accumulates_in_fp32() -> None:
 
 @CUDA
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_autocast_cuda(dtype: torch.dtype) -> None:
-    _check_autocast("cuda", dtype)
+@pytest.mark.parametrize("masked", [False, True])
+def test_autocast_cuda(dtype: torch.dtype, masked: bool) -> None:
+    _check_autocast("cuda", dtype, masked)
 
 
 @CUDA
-def test_cuda_matches_reference() -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_cuda_matches_reference(masked: bool) -> None:
     embedding, convs = _layers(tuple(range(1, 11)), torch.float64, device="cuda")
     tokens = _tokens(4, 12, device="cuda")
-    expected = reference_conv_max(tokens, embedding, convs, relu=True)
-    assert _rel_err(lookup_conv_max(tokens, embedding, convs, relu=True), expected) < 1e-10
-    for grad, grad_expected in _grad_pairs(tokens, embedding, convs, _params(embedding, convs), relu=True):
+    lengths = _lengths(tokens, masked)
+    expected = reference_conv_max(tokens, embedding, convs, relu=True, lengths=lengths)
+    assert _rel_err(lookup_conv_max(tokens, embedding, convs, relu=True, lengths=lengths), expected) < 1e-10
+    pairs = _grad_pairs(tokens, embedding, convs, _params(embedding, convs), relu=True, lengths=lengths)
+    for grad, grad_expected in pairs:
         assert _rel_err(grad, grad_expected) < 1e-10

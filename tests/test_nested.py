@@ -5,6 +5,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import yaml
 from conftest import tiny_args, tune_options
 from mlflow.tracking import MlflowClient
 
@@ -62,3 +63,21 @@ def test_a_fold_runs_a_study_on_its_inner_projects_only_and_scores_both_models(d
     client = MlflowClient(f"sqlite:///{fold.inner_dir.parent}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("outer0").experiment_id])
     assert runs and {r.data.tags["data.projects.json.sha256"] for r in runs} == {inner_sha}
+
+
+@pytest.mark.slow
+def test_a_fold_whose_winner_is_not_the_start_trial_hands_the_start_trial_over_too(data_dir, tmp_path):
+    """The search's own share needs the start trial's model refitted; trial 0 cannot win here: at threshold 0.999
+    it tags nothing (F1 0), while trial 1 tags at 0.01."""
+    (fold, *_) = outer_folds(data_dir, tmp_path / "folds", k=3, seed=0, min_tag_freq=10)
+    space = {
+        "start": [{"threshold.value": 0.999}, {"threshold.value": 0.01}],
+        "threshold.value": {"type": "float", "low": 0.01, "high": 0.999},
+    }
+    options = replace(tune_options(tmp_path, space), n_trials=2)
+    args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")
+    result = score_fold(fold, options, args)
+    assert result.winner.startswith("trial 1 ")
+    assert result.start_f1 == 0 < result.tuned_f1
+    start = yaml.safe_load((fold.inner_dir.parent / "start" / "best.yaml").read_text())
+    assert start["threshold"]["value"] == 0.999  # trial 0's own config, refitted

@@ -1,6 +1,7 @@
 """The console scripts the package installs answer --help, and the quality benchmark without data ends in one
 line."""
 
+import re
 import runpy
 import subprocess
 import sys
@@ -42,3 +43,23 @@ def test_the_quality_benchmark_without_data_ends_in_one_line(tmp_path, monkeypat
     message = str(done.value)
     assert message.startswith(f"tagger: error: {tmp_path / 'empty' / 'projects.json'} is missing and could not be")
     assert "\n" not in message
+
+
+def test_a_crashing_nested_fold_ends_the_benchmark_in_one_line_and_a_failing_status(data_dir, monkeypatch):
+    """Not a missing last line: exit status 1 and the fold, the error type and its message on one line."""
+    from tagger import nested
+
+    def crash(fold, options, base_args):
+        raise ImportError("cannot import name 'best_config' from 'tagger.tune.report'")
+
+    monkeypatch.setattr(nested, "score_fold", crash)
+    argv = ["quality.py", "--nested", "--data-dir", str(data_dir), "--outer", "2", "--threads", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "benchmarks" / "quality.py"), run_name="__main__")
+    message = str(done.value)  # what sys.exit prints on stderr, with exit status 1
+    assert re.fullmatch(
+        r"tagger: error: nested: outer fold 0 crashed after \d+\.\d min \(ImportError: cannot import name "
+        r"'best_config' from 'tagger\.tune\.report'\); no nested lift",
+        message,
+    )

@@ -20,7 +20,7 @@ from tagger import evaluate
 from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
 from tagger.loading import INFERENCE_KEYS, Tagger
-from tagger.tune.objective import PRUNING_MONITOR
+from tagger.tune.objective import PRUNING_MONITOR, make_plan
 from tagger.tune.objectives import Pick
 from tagger.tune.progress import clock
 from tagger.tune.runner import make_pruner, run_study
@@ -287,6 +287,24 @@ def test_the_pruning_monitor_is_logged(data_dir, tmp_path):
     cli = build(tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1"))
     cli.trainer.fit(cli.model, cli.datamodule)
     assert PRUNING_MONITOR in cli.trainer.callback_metrics
+
+
+def test_a_trial_stops_checkpoints_and_lowers_its_rate_on_the_figure_it_is_judged_by(data_dir, tmp_path):
+    """configs/cnn.yaml follows its weighted val/loss (the lesson's); its trials follow val/ap, maximised, in their
+    config too (what best.yaml refits), and a config without those callbacks gets them on val/ap."""
+    from test_cli import monitors
+
+    plan = make_plan(tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1"), {}, "space", check_edges=False)
+    cli = build(plan.args({}))
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert monitors(cli.trainer) == {(PRUNING_MONITOR, "max")}
+    assert PRUNING_MONITOR in cli.trainer.callback_metrics
+    config = yaml.safe_load(plan.config_for({}))
+    stopping = [cb for cb in config["trainer"]["callbacks"] if cb["class_path"].endswith(("Stopping", "Checkpoint"))]
+    assert len(stopping) == 2 and all(cb["init_args"]["monitor"] == PRUNING_MONITOR for cb in stopping)
+    assert config["model"]["plateau_monitor"] == PRUNING_MONITOR
+    bare = replace(plan, needs_early_stopping=True, needs_checkpoint=True).callbacks()
+    assert {(cb.monitor, cb.mode) for cb in bare} == {(PRUNING_MONITOR, "max")} and len(bare) == 2
 
 
 def test_no_fold_is_scored_at_a_threshold_tuned_on_its_own_predictions():

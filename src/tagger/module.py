@@ -25,10 +25,14 @@ THRESHOLD_TUNED = "threshold_tuned"
 #               per tag, which is what the one-vs-rest logistic regression baseline uses;
 #   none:       every term 1 (scikit-learn's class_weight=None).
 Weighting = Literal["per_tag", "pos_weight", "balanced", "none"]
-# adam: minibatches, ReduceLROnPlateau, early stopping on val/loss (any network). lbfgs: the whole train split
+# adam: minibatches, ReduceLROnPlateau, early stopping (any network). lbfgs: the whole train split
 # at once, solved to convergence with the L2 penalty of scikit-learn's LogisticRegression(C) (a linear model's
 # optimum, reached in one epoch).
 Solver = Literal["adam", "lbfgs"]
+# What ReduceLROnPlateau follows: the lesson's weighted val/loss (minimised), or val/ap (maximised), the figure a
+# config that stops and checkpoints on val/ap is judged by; a plateau of the other one would cut the rate while
+# it still improves.
+PlateauMonitor = Literal["val/loss", "val/ap"]
 LBFGS_TOLERANCE_GRAD = 1e-6  # scikit-learn's tol on the largest gradient entry, at which its fit is converged
 LBFGS_TOLERANCE_CHANGE = 1e-9  # float32 loss that stops changing: converged as far as float32 tells
 
@@ -54,8 +58,8 @@ def term_weights(
 
 
 class TaggerModule(L.LightningModule):
-    """Multi-label tagger trained with weighted BCE: Adam and ReduceLROnPlateau on ``val/loss``, or L-BFGS to
-    convergence (``solver``).
+    """Multi-label tagger trained with weighted BCE: Adam and ReduceLROnPlateau on ``plateau_monitor`` (the
+    lesson's ``val/loss`` by default), or L-BFGS to convergence (``solver``).
 
     vocab_size, num_classes, class_weights and positive_rates come from the DataModule (linked by the CLI);
     ``weighting`` picks which of them weighs the loss (see Weighting), ``weight_decay`` is Adam's L2 penalty.
@@ -85,6 +89,7 @@ class TaggerModule(L.LightningModule):
         solver: Solver = "adam",
         C: float | None = None,  # noqa: N803 (scikit-learn's name for it)
         max_iter: int = 1000,
+        plateau_monitor: PlateauMonitor = "val/loss",
     ) -> None:
         super().__init__()
         if solver == "lbfgs" and (C is None or C <= 0 or weight_decay):
@@ -209,7 +214,11 @@ class TaggerModule(L.LightningModule):
                 line_search_fn="strong_wolfe",
             )
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        monitor = self.hparams.plateau_monitor
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience
+            optimizer,
+            mode="min" if monitor == "val/loss" else "max",
+            factor=self.hparams.lr_factor,
+            patience=self.hparams.lr_patience,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from optuna.trial import FrozenTrial
+import optuna
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from tagger import baseline
@@ -24,6 +24,8 @@ from tagger.data.split import stratified_fold
 from tagger.evaluation import evaluate
 from tagger.loading import load_model
 from tagger.tagging import TaggingModel
+from tagger.tune.handover import choose, hand_over
+from tagger.tune.objectives import Pick
 from tagger.tune.options import TuneOptions, shipped
 
 
@@ -92,7 +94,7 @@ def score_fold(fold: OuterFold, options: TuneOptions, base_args: list[str]) -> F
     tuned = evaluate(load_model(out / "study" / "best.ckpt"), fold.held_out, tags)
     first = tuned  # trial 0, the space's start
     if study.best_trial.number != 0:
-        first = evaluate(handed_over(study.trials[0], base_args, options.cv, out / "start"), fold.held_out, tags)
+        first = evaluate(start_handed_over(study, options.cv, out / "start"), fold.held_out, tags)
     dm = TaggerDataModule(str(fold.inner_dir))
     fitted = baseline.train(dm, C=baseline.DEFAULT_C, threshold_split="val").model
     yardstick = evaluate(fitted, fold.held_out, tags)
@@ -107,16 +109,13 @@ def score_fold(fold: OuterFold, options: TuneOptions, base_args: list[str]) -> F
     )
 
 
-def handed_over(trial: FrozenTrial, base_args: list[str], cv: int, folder: Path) -> TaggingModel:
-    """The model a study would hand over had ``trial`` won: its best.yaml, refitted."""
-    from tagger.cli import cli_main
-    from tagger.tune.report import best_config
-
+def start_handed_over(study: optuna.Study, cv: int, folder: Path) -> TaggingModel:
+    """The model the study would have handed over had its start trial (trial 0) won: the hand-over's own path
+    (best.yaml, its refit, best.ckpt) for that trial, as ``--pick trial=0`` runs it."""
+    pick = Pick(trial=0)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "best.yaml").write_text(best_config(base_args, trial, cv))
-    quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-    cli = cli_main(["fit", "--config", str(folder / "best.yaml"), "--trainer.default_root_dir", str(folder), *quiet])
-    return load_model(cli.trainer.checkpoint_callback.best_model_path)
+    hand_over(study, choose(study, pick), pick, folder, cv, build=True)
+    return load_model(folder / "best.ckpt")
 
 
 def family(params: dict) -> str:

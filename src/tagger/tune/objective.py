@@ -2,6 +2,7 @@
 pruning (one split, or K folds of train+val), and return the validation macro F1, or F1 and the costs that are
 objectives. The plan every trial builds from is checked before the first."""
 
+import json
 from argparse import ArgumentError
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from tagger.tune.search_space import Param, edge_values, example_values, suggest
 from tagger.tune.trial_run import TrialRun
 
 # Threshold-free, so it rises as soon as a model learns; F1 at 0.5 stays near 0 for early, well-trained epochs
-# (class weights push probabilities down) and would rank an untrained model above them.
+# (class weights push probabilities down) and would rank an untrained model above them. A trial's early stopping,
+# best-model checkpoint and ReduceLROnPlateau follow it too (maximised), whatever the fit config monitors.
 PRUNING_MONITOR = "val/ap"
+STOPPING = (EarlyStopping, ModelCheckpoint)
 PER_TAG_MIN_POSITIVES = 10  # ThresholdTuner's default: rarer tags keep the global threshold
 Tuner = Callable[[np.ndarray, np.ndarray], float | list[float]]
 
@@ -44,7 +47,7 @@ def objective_name(cv: int) -> str:
 @dataclass(frozen=True)
 class TrialPlan:
     """What every trial builds from: the fit config's arguments, the search space, and the callbacks a config
-    without its own needs (EarlyStopping and a best-model checkpoint on val/loss)."""
+    without its own needs (EarlyStopping and a best-model checkpoint on PRUNING_MONITOR)."""
 
     base_args: list[str]
     space: dict[str, Param]
@@ -78,10 +81,20 @@ class TrialPlan:
     def callbacks(self) -> list[L.Callback]:
         callbacks: list[L.Callback] = []
         if self.needs_early_stopping:
-            callbacks.append(EarlyStopping(monitor="val/loss", patience=10))
+            callbacks.append(EarlyStopping(monitor=PRUNING_MONITOR, mode="max", patience=10))
         if self.needs_checkpoint:  # before the resume checkpoint, so it is trainer.checkpoint_callback
-            callbacks.append(ModelCheckpoint(monitor="val/loss"))
+            callbacks.append(ModelCheckpoint(monitor=PRUNING_MONITOR, mode="max"))
         return callbacks
+
+
+def judged_monitors(config: Any) -> list[str]:
+    """Fit arguments that make a config's EarlyStopping and ModelCheckpoint (its callbacks list, rewritten) and
+    ReduceLROnPlateau follow PRUNING_MONITOR: a trial stops on the figure it is judged by, and best.yaml says so."""
+    callbacks = [callback.as_dict() for callback in config.trainer.callbacks or []]
+    for callback in callbacks:
+        if callback["class_path"].rpartition(".")[2] in {cls.__name__ for cls in STOPPING}:
+            callback["init_args"] |= {"monitor": PRUNING_MONITOR, "mode": "max"}
+    return ["--trainer.callbacks", json.dumps(callbacks), "--model.plateau_monitor", PRUNING_MONITOR]
 
 
 def make_plan(
@@ -103,6 +116,7 @@ def make_plan(
             f"the fit config does not parse: {err}; check --config and the --trainer.*/--model.*/--data.* arguments "
             "(the tuning options: python -m tagger.tune --help)"
         ) from None
+    base_args = [*base_args, *judged_monitors(cli.config)]
     for key, value, params in edge_values(space) if check_edges else []:
         try:
             cli.rebuild([*base_args, *to_cli_args(params)])
