@@ -138,3 +138,20 @@ def test_settings_that_leave_no_terms_are_one_line(data_dir, tmp_path):
     args = ["--data.data_dir", str(data_dir), "--data.min_tag_freq", str(MIN_TAG_FREQ), "--data.tfidf.min_df", "100000"]
     with pytest.raises(SystemExit, match=r"^tagger: error: the TF-IDF settings leave no word n-grams \(min_df 100000"):
         baseline.main([*args, "--output", str(tmp_path / "model.npz")])
+
+
+def test_non_finite_weights_are_refused(fitted, tmp_path, capsys):
+    """A NaN coefficient would give a bare NaN probability in predict's JSON, and evaluate would report 0.000."""
+    _, path = fitted
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    arrays["coef"] = arrays["coef"].copy()
+    arrays["coef"][0, :2] = np.nan
+    nan = write_npz(tmp_path / "nan.npz", **arrays)
+    with pytest.raises(SystemExit) as done:
+        predict.main(["--model", str(nan), "generative adversarial networks"])
+    assert str(done.value) == (
+        f"tagger: error: {nan}: its weights hold NaN or infinite values, in coef (2); the training diverged or the "
+        "file was damaged: train the model again"
+    )
+    assert capsys.readouterr().out == ""

@@ -86,3 +86,70 @@ def test_a_bad_input_file_is_one_line_naming_it(trained, tmp_path, name, content
     with pytest.raises(SystemExit) as done:
         predict.main(["--model", str(trained[1]), "--input", str(path)])
     assert str(done.value).startswith(f"tagger: error: {path}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("row", "fields"),
+    [("3,Graph neural networks, node classification in PyTorch", 3), ("3", 1)],
+    ids=["unquoted-comma", "short"],
+)
+def test_a_csv_row_with_more_or_fewer_fields_than_the_header_is_refused(trained, tmp_path, capsys, row, fields):
+    """An unquoted comma would cut the text short without a word (DictReader keeps the rest apart)."""
+    path = tmp_path / "comma.csv"
+    path.write_text(f'id,text\n1,"GANs, quoted"\n{row}\n')
+    with pytest.raises(SystemExit) as done:
+        predict.main(["--model", str(trained[1]), "--input", str(path)])
+    assert str(done.value).startswith(f"tagger: error: {path}: line 3 has {fields} fields, the header 2 (id, text); ")
+    assert ("quote a field that holds a comma" in str(done.value)) == (fields > 2)
+    assert capsys.readouterr().out == ""  # the bad row is in the first batch: nothing was tagged
+
+
+def test_csv_output_has_a_row_per_text_and_a_probability_column_per_tag(trained, tmp_path, capsys):
+    _, best = trained
+    texts = ["Graph neural networks, node classification", "the and of"]
+    predict.main(["--model", str(best), *texts])
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    predict.main(["--model", str(best), *texts, "--output", str(tmp_path / "out.csv")])
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    classes = list(expected[0]["probabilities"])
+    assert list(rows[0]) == ["id", "text", "tags", "note", *(f"p:{c}" for c in classes)]
+    assert [r["text"] for r in rows] == texts and [r["id"] for r in rows] == ["", ""]
+    assert rows[0]["tags"].split(";") == expected[0]["tags"] and rows[0]["note"] == ""
+    assert [float(rows[0][f"p:{c}"]) for c in classes] == list(expected[0]["probabilities"].values())
+    assert rows[1]["note"] == expected[1]["note"] and rows[1]["tags"] == "" and rows[1][f"p:{classes[0]}"] == ""
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out.json", "out"])
+def test_an_output_format_it_does_not_write_is_refused_before_tagging(trained, tmp_path, name):
+    with pytest.raises(SystemExit) as done:
+        predict.main(["--model", "never-loaded.ckpt", "--output", str(tmp_path / name), "text"])
+    suffix = repr(Path(name).suffix)
+    assert str(done.value) == (
+        f"tagger: error: --output {tmp_path / name}: unknown output format {suffix}; give a .jsonl (JSON Lines) or "
+        ".csv file"
+    )
+    assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["adir", "adir.jsonl"])
+def test_an_output_that_is_a_folder_is_refused_before_tagging(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(SystemExit) as done:
+        predict.main(["--model", "never-loaded.ckpt", "--output", str(tmp_path / name), "text"])
+    assert str(done.value) == (
+        f"tagger: error: --output {tmp_path / name}: is a folder; give a file name ending in .jsonl or .csv"
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="no /dev/full")
+def test_a_full_disk_is_one_line_naming_the_output(trained, tmp_path):
+    """/dev/full fails every write with ENOSPC. Reached through a link: the device is written in place (never
+    replaced by a renamed file, which root could do)."""
+    full = tmp_path / "out.jsonl"
+    full.symlink_to("/dev/full")
+    texts = [f"text {i} about gans" for i in range(3)]
+    with pytest.raises(SystemExit) as done:
+        predict.main(["--model", str(trained[1]), "--output", str(full), *texts])
+    assert str(done.value) == f"tagger: error: --output {full}: cannot write the results (No space left on device)"
+    assert full.is_symlink() and Path("/dev/full").is_char_device()

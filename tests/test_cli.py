@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import lightning.pytorch as L
+import numpy as np
 import pytest
 import torch
 from conftest import REPO, tiny_args
@@ -201,9 +202,14 @@ def test_fit_mistakes_end_in_one_line(data_dir, tmp_path, monkeypatch, extra, me
 
 def test_test_with_a_missing_or_foreign_checkpoint_ends_in_one_line(trained, data_dir, tmp_path, monkeypatch):
     _, best = trained
+    (tmp_path / "truncated.ckpt").write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    with open(tmp_path / "baseline.npz", "wb") as file:
+        np.savez(file, meta=np.zeros(3, dtype=np.uint8))
     for ckpt, extra, message in [
         (tmp_path / "missing.ckpt", [], "no such file"),
         (best, ["--data.min_tag_freq", "20"], "was trained on other data"),  # fewer tags than the model's
+        (tmp_path / "truncated.ckpt", [], "truncated.ckpt: not a loadable tagger checkpoint ("),
+        (tmp_path / "baseline.npz", [], "baseline.npz: a baseline (.npz), not a checkpoint; give a .ckpt written by"),
     ]:
         argv = ["tagger.cli", "test", *tiny_args(data_dir, tmp_path), *extra, "--ckpt_path", str(ckpt)]
         monkeypatch.setattr("sys.argv", argv)

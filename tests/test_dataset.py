@@ -99,3 +99,11 @@ def test_label_mapping_options():
 
 def test_frequent_labels():
     assert frequent_labels([["a", "b"], ["a"], ["c", "a"], ["b"]], min_freq=2) == ["a", "b"]
+
+
+def test_an_empty_projects_file_says_so(tmp_path):
+    """Not blamed on the tag filter (fit) or on the model's tags (evaluate)."""
+    path = write(tmp_path, [])
+    with pytest.raises(TaggerError) as err:
+        load_projects(path)
+    assert str(err.value) == f"{path}: holds no projects (an empty list); give a file of projects"

@@ -15,10 +15,11 @@ from mlflow.pyfunc.model import PythonModelContext
 from tagger import evaluate, evaluation, predict
 from tagger.baseline import train
 from tagger.cli import cli_main
-from tagger.data.datamodule import TaggerDataModule
+from tagger.data.datamodule import TaggerDataModule, fingerprint
 from tagger.data.tokenizer import pad_batch
 from tagger.errors import TaggerError
-from tagger.loading import Tagger, load_model
+from tagger.loading import Tagger, load_model, save_lean
+from tagger.metrics import score
 from tagger.pyfunc import TaggerPyfunc
 from tagger.registry import ARTIFACT
 
@@ -214,3 +215,90 @@ def test_an_empty_batch_is_an_empty_answer(model_files, kind, capsys, monkeypatc
     served.load_context(PythonModelContext(artifacts={ARTIFACT: str(model_files[kind])}, model_config={}))
     answer = served.predict(None, pd.DataFrame({"text": pd.Series([], dtype=str)}))
     assert answer.empty and list(answer.columns) == ["tags", "probabilities"]
+
+
+def test_non_finite_weights_are_refused_by_every_loader(trained, tmp_path):
+    """A NaN weight would give NaN probabilities (bare NaN in the JSON) and a score of 0 without a word."""
+    _, best = trained
+    ckpt = torch.load(best, weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and v.dim() == 2)
+    ckpt["state_dict"][name][0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    torch.save(ckpt, tmp_path / "nan.ckpt")
+    save_lean(tmp_path / "nan.ckpt", tmp_path / "lean.ckpt")
+    for path in (tmp_path / "nan.ckpt", tmp_path / "lean.ckpt"):
+        with pytest.raises(SystemExit) as done:
+            predict.main(["--model", str(path), "text"])
+        assert str(done.value) == (
+            f"tagger: error: {path}: its weights hold NaN or infinite values, in {name} (3); the training diverged "
+            "or the file was damaged: train the model again"
+        )
+
+
+def test_weights_that_do_not_fit_the_network_are_one_line(trained, tmp_path):
+    _, best = trained
+    ckpt = torch.load(best, weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.dim() == 2)
+    ckpt["state_dict"][name] = ckpt["state_dict"][name][:, :1].clone()
+    torch.save(ckpt, tmp_path / "shapes.ckpt")
+    with pytest.raises(TaggerError, match=rf"^{re.escape(str(tmp_path / 'shapes.ckpt'))}: its weights do not fit "):
+        load_model(tmp_path / "shapes.ckpt")
+    with pytest.raises(SystemExit, match=rf"size mismatch for {re.escape(name)}: .*use a checkpoint as fit wrote it$"):
+        predict.main(["--model", str(tmp_path / "shapes.ckpt"), "text"])
+
+
+def test_a_stopword_only_text_is_blamed_on_stopword_removal(trained, capsys):
+    predict.main(["--model", str(trained[1]), "the and of", "a", "🙂"])
+    notes = [json.loads(line)["note"] for line in capsys.readouterr().out.splitlines()]
+    stopwords = "nothing is left after cleaning (stopword removal left nothing: the text has only words such as "
+    assert notes[0].startswith(stopwords) and notes[1].startswith(stopwords)
+    assert notes[2] == "nothing is left after cleaning (no Latin letters or digits)"
+
+
+def test_evaluate_footer_names_only_what_is_left_out(capsys):
+    report = {"skipped_projects": 501, "absent_classes": [], "per_class": {"a": {}, "b": {}}, "trained_on": None}
+    assert evaluate.notes(report) == ["501 projects skipped (none of the model's tags)"]
+    report |= {"skipped_projects": 0, "absent_classes": ["b"]}
+    assert evaluate.notes(report) == ["macro figures over the 1 tags present; 1 absent: b"]
+
+
+def test_evaluate_scores_a_split_of_fit_s_data_as_its_fit_cut_it(trained, data_dir, capsys):
+    """--split test: the test split of the model's own fit (its seed, sizes, tag filter), no project it was trained
+    on; --split train and a whole projects file warn, counting the projects trained on."""
+    built, best = trained
+    corpus, tagger = built.datamodule.corpus, Tagger.load(best)
+    args = ["--model", str(best), "--data-dir", str(data_dir), "--json"]
+    evaluate.main([*args, "--split", "test"])
+    done = capsys.readouterr()
+    report, test = json.loads(done.out), corpus.splits["test"]
+    assert (report["split"], report["num_samples"], report["trained_on"]) == ("test", len(test), 0)
+    probs = tagger.proba_of_cleaned([corpus.texts[i] for i in test])
+    expected = score(corpus.y[test], probs, tagger.threshold, tagger.classes, macro_over_present=True)
+    assert report["overall"] == pytest.approx(expected["overall"]) and "warning" not in done.err
+
+    evaluate.main([*args, "--split", "train"])
+    train = len(corpus.splits["train"])
+    assert f"tagger: warning: the model was trained on {train} of these {train} projects" in capsys.readouterr().err
+    evaluate.main(["--model", str(best), "--projects", str(data_dir / "projects.json")])
+    trained_on = {fingerprint(corpus.texts[i]) for i in corpus.splits["train"]}
+    seen = sum(fingerprint(t) in trained_on for t in corpus.texts)
+    assert (
+        f"the model was trained on {seen} of these {len(corpus.texts)} projects, so its figures are optimistic; "
+        "for held-out figures use --split test\n" in capsys.readouterr().err
+    )
+
+
+def test_evaluate_split_refuses_other_data_and_files_without_split_settings(trained, data_dir, tmp_path):
+    _, best = trained
+    other = tmp_path / "other"
+    other.mkdir()
+    projects = json.loads((data_dir / "projects.json").read_text())
+    (other / "projects.json").write_text(json.dumps(projects[:-40]))
+    (other / "tags.json").write_text((data_dir / "tags.json").read_text())
+    with pytest.raises(SystemExit) as done:
+        evaluate.main(["--model", str(best), "--split", "test", "--data-dir", str(other)])
+    assert str(done.value).startswith(f"tagger: error: {other}: not the data that --model {best} was fitted on")
+    ckpt = torch.load(best, weights_only=True)
+    del ckpt[TaggerDataModule.__qualname__]["split"]
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    with pytest.raises(SystemExit, match="the file does not say how its data was split"):
+        evaluate.main(["--model", str(tmp_path / "old.ckpt"), "--split", "test", "--data-dir", str(data_dir)])

@@ -95,7 +95,8 @@ def test_the_logged_model_loads_and_predicts_as_tagger_predict(registered):
     assert list(got["tags"].map(list)) == [r["tags"] for r in expected]
     for row, result in zip(got["probabilities"], expected, strict=True):
         assert row == pytest.approx(result["probabilities"]) or (not result["probabilities"] and not row)
-    assert [c.name for c in loaded.metadata.get_input_schema().inputs] == ["text"]
+    inputs = loaded.metadata.get_input_schema().inputs  # predict's record shapes: a text, else title + description
+    assert [(c.name, c.required) for c in inputs] == [("text", False), ("title", False), ("description", False)]
     assert [c.name for c in loaded.metadata.get_output_schema().inputs] == ["tags", "probabilities"]
 
 

@@ -31,7 +31,7 @@ from tagger.data.features import TfidfFeatures, TfidfSettings, rebuild, settings
 from tagger.errors import TaggerError, reported
 from tagger.files import atomic
 from tagger.metrics import best_threshold, bootstrap_f1_sd, score
-from tagger.tagging import TaggingModel
+from tagger.tagging import TaggingModel, check_finite
 
 ThresholdSplit = Literal["val", "train"]
 
@@ -143,6 +143,8 @@ class Baseline(TaggingModel):
                 f"{path}: coefficients {model.coef.shape} and intercepts {model.intercept.shape} do not fit "
                 f"{len(model.classes)} tags and {features} features; use a file written by tagger.baseline"
             )
+        idf = {f"{name}.idf": v.idf_ for name, v in vectorizers.items()}
+        check_finite(path, {"coef": model.coef, "intercept": model.intercept, "threshold": model.threshold} | idf)
         return model
 
 

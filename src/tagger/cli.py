@@ -4,7 +4,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -15,7 +14,7 @@ from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError, reported
 from tagger.files import unwritable
 from tagger.lineage import lineage
-from tagger.loading import check_tuned
+from tagger.loading import check_tuned, read_checkpoint
 from tagger.metrics import score
 from tagger.models import features_of
 from tagger.module import TaggerModule
@@ -94,6 +93,15 @@ class TaggerCLI(LightningCLI):
         configs = self._get(self.config, "config") or []
         return "-".join([*(Path(str(c)).stem for c in configs), type(self.model.net).__name__])
 
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Also refuse a --ckpt_path file that is no checkpoint of fit (a baseline .npz, a truncated file) as
+        predict does, before LightningCLI reads its hyperparameters (a traceback from torch's zip reader)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        path = subcommand and self.config[subcommand].get("ckpt_path")
+        if path and Path(path).is_file():
+            read_checkpoint(path, f"--ckpt_path {path}", map_location="cpu")
+
     def before_test(self) -> None:
         self._check_checkpoint(tuned=True)
 
@@ -108,11 +116,9 @@ class TaggerCLI(LightningCLI):
             return
         if not Path(path).is_file():
             raise TaggerError(f"--ckpt_path {path}: no such file; give a .ckpt written by fit")
-        # mmap: the vocabulary and classes without reading the weights, which test loads right after
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        saved = ckpt.get(TaggerDataModule.__qualname__)
-        if saved is None:
-            raise TaggerError(f"--ckpt_path {path}: not a tagger checkpoint (no vocabulary/classes)")
+        # predict's checks; mmap: the weights are read once more by test right after
+        ckpt = read_checkpoint(path, f"--ckpt_path {path}", map_location="cpu", mmap=True)
+        saved = ckpt[TaggerDataModule.__qualname__]
         if tuned:
             check_tuned(ckpt, f"--ckpt_path {path}")
         dm, inputs = self.datamodule, len(encoder_from_state(saved))

@@ -23,7 +23,7 @@ from tagger.files import atomic
 from tagger.models import Network
 from tagger.models.cnn import CharCNN
 from tagger.module import THRESHOLD_TUNED, TaggerModule
-from tagger.tagging import TaggingModel
+from tagger.tagging import TaggingModel, check_finite
 
 
 def _module_arguments(hparams: dict, path: str | Path) -> dict:
@@ -62,6 +62,33 @@ def check_tuned(ckpt: dict, path: str | Path) -> None:
         )
 
 
+def read_checkpoint(path: str | Path, name: str | Path | None = None, **load_args) -> dict:
+    """A checkpoint written by fit, refused in one line (named ``name``, default ``path``) when it is missing,
+    damaged, foreign (a baseline .npz included), or holds NaN or infinite weights: the one check of every loader
+    of a checkpoint (predict, evaluate, the MLflow model and `cli test`). Only plain tensors and containers are
+    unpickled.
+
+    Args:
+        load_args: more arguments to torch.load (map_location, mmap).
+    """
+    name = path if name is None else name
+    if is_npz(path):
+        raise TaggerError(f"{name}: a baseline (.npz), not a checkpoint; give a .ckpt written by fit")
+    try:
+        ckpt = torch.load(path, weights_only=True, **load_args)
+    except FileNotFoundError:
+        raise TaggerError(f"{name}: model file not found") from None
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        reason = str(err).splitlines()[0].split(". ")[0]  # torch's first sentence; the rest is advice
+        raise TaggerError(f"{name}: not a loadable tagger checkpoint ({reason}); use a .ckpt written by fit") from None
+    if not isinstance(ckpt, dict):
+        raise TaggerError(f"{name}: holds a {type(ckpt).__name__}, not a tagger checkpoint; use a .ckpt written by fit")
+    if TaggerDataModule.__qualname__ not in ckpt or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise TaggerError(f"{name}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
+    check_finite(name, ckpt["state_dict"])
+    return ckpt
+
+
 @dataclass
 class Tagger(TaggingModel):
     """A trained model with everything it needs: cleaning, encoder (tokenizer or TF-IDF), class names, threshold."""
@@ -71,26 +98,24 @@ class Tagger(TaggingModel):
     encoder: Encoder
     classes: list[str]
     label_mapping: dict
+    split_settings: dict | None = None
+    trained_on: frozenset[str] | None = None
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "Tagger":
         """Load a checkpoint written by fit; only plain tensors and containers are unpickled."""
-        try:
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise TaggerError(f"{path}: model file not found") from None
-        except Exception as err:  # torch raises several types for corrupt or foreign files
-            raise TaggerError(f"{path}: not a loadable tagger checkpoint ({err})") from None
-        if not isinstance(ckpt, dict):
-            raise TaggerError(
-                f"{path}: holds a {type(ckpt).__name__}, not a tagger checkpoint; use a .ckpt written by fit"
-            )
-        data = ckpt.get(TaggerDataModule.__qualname__)
-        if data is None or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-            raise TaggerError(f"{path}: not a tagger checkpoint (no vocabulary/classes); use a .ckpt written by fit")
+        ckpt = read_checkpoint(path, map_location=map_location)
+        data = ckpt[TaggerDataModule.__qualname__]
         check_tuned(ckpt, path)
         module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
-        module.load_state_dict(ckpt["state_dict"])
+        try:
+            module.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as err:  # torch's message: a header line, then one line per mismatch
+            first = (str(err).splitlines()[1:2] or [str(err)])[0].strip().rstrip(".")
+            raise TaggerError(
+                f"{path}: its weights do not fit the network its settings describe ({first}); use a checkpoint as "
+                "fit wrote it"
+            ) from None
         module.eval()
         # data["min_length"] of older checkpoints is not needed: a CNN pads to its largest filter itself.
         return cls(
@@ -99,6 +124,8 @@ class Tagger(TaggingModel):
             encoder=encoder_from_state(data),
             classes=list(data["classes"]),
             label_mapping=data["label_mapping"],
+            split_settings=data.get("split"),  # checkpoints written before evaluate --split lack these two
+            trained_on=frozenset(data["trained_on"]) if "trained_on" in data else None,
         )
 
     @property

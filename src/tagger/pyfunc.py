@@ -1,5 +1,6 @@
 """The MLflow model of a tagger, as MLflow's models-from-code: this file is the model's code, the lean model
-file its one artifact. Raw texts in (a ``text`` column), each text's tags and per-tag probabilities out.
+file its one artifact. Raw texts in (a ``text`` column, else ``title`` and ``description``), each text's tags and
+per-tag probabilities out.
 
 MLflow copies this file into the logged model and runs it on load; nothing is pickled. The model file is
 read by tagger.loading (``torch.load(weights_only=True)`` for a checkpoint, ``allow_pickle=False`` for a
@@ -17,6 +18,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.pyfunc.model import PythonModelContext
 
 from tagger.loading import load_model
+from tagger.predict import text_of
 from tagger.registry import ARTIFACT, outputs
 
 
@@ -28,15 +30,21 @@ def _shown(value: object) -> str:
 
 
 def texts_of(model_input: pd.DataFrame) -> list[str]:
-    """The ``text`` column, refused (HTTP 400 from MLflow's scoring server) if a row is not a string: the
-    signature's ``string`` does not stop null, numbers, lists or objects, and str() of them gets tags too."""
-    texts = list(model_input["text"])
-    for row, text in enumerate(texts):
-        if not isinstance(text, str):
+    """Each row's text as tagger.predict reads a record (a ``text`` column, else title + " " + description),
+    refused (HTTP 400 from MLflow's scoring server) if a field is not a string: the signature's ``string`` does
+    not stop null, numbers, lists or objects, and str() of them gets tags too."""
+    texts = []
+    for row, record in enumerate(model_input.to_dict("records")):
+        try:
+            texts.append(text_of(record))
+        except ValueError as err:
+            raise MlflowException.invalid_parameter_value(f"row {row} (counting from 0) {err}") from None
+        except TypeError as err:
+            field, value = err.args
             raise MlflowException.invalid_parameter_value(
-                f"row {row} (counting from 0): text must be a string, got {_shown(text)}; send every row's text "
-                "as a JSON string"
-            )
+                f"row {row} (counting from 0): {field} must be a string, got {_shown(value)}; send every row's "
+                f"{field} as a JSON string"
+            ) from None
     return texts
 
 

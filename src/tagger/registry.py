@@ -1,7 +1,7 @@
 """A model file as an MLflow model: logged from code (tagger/pyfunc.py, no pickle) with the file as its one
 artifact, tagger's own code and pinned requirements (so it loads where tagger is not installed), a signature (a
-``text`` string column in; ``tags`` and per-tag ``probabilities`` out) and an input example; optionally
-registered in the Model Registry of the tracking store in use."""
+``text`` string column, else ``title`` and ``description``, in; ``tags`` and per-tag ``probabilities`` out) and an
+input example; optionally registered in the Model Registry of the tracking store in use."""
 
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -16,12 +16,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, Schema
 from mlflow.utils.validation import _validate_model_name
 
 from tagger.errors import TaggerError
 from tagger.loading import load_model, save_lean
 
 ARTIFACT = "model"  # the artifacts key of the model file in the logged model
+# What the MLflow model reads, each column optional: a text, else a title and description (tagger.predict.text_of).
+INPUTS = Schema([ColSpec("string", name, required=False) for name in ("text", "title", "description")])
 EXAMPLE = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
 # The distributions that loading a model imports (this file, tagger.pyfunc and tagger.loading, what they import,
 # and nltk for a model whose cleaning stems; jsonargparse with the extra tagger installs, whose typeshed_client
@@ -74,6 +77,7 @@ def log_model(
     ``register_model``, a new version of that registered model, carrying ``tags``."""
     example = pd.DataFrame({"text": EXAMPLE})
     signature = infer_signature(example, outputs(load_model(model_file).predict(EXAMPLE)))
+    signature.inputs = INPUTS
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id):  # the run's status is set by its owner afterwards
         info = mlflow.pyfunc.log_model(

@@ -58,6 +58,7 @@ def test_mlflow_models_serve_answers_with_the_tags(registered, tmp_path):
                 time.sleep(0.5)
         status, answer = post(port, [{"text": t} for t in TEXTS])
         refused = post(port, [{"text": TEXTS[0]}, {"text": None}])
+        titled = post(port, [{"title": "Graph neural networks", "description": "for node classification"}])
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
@@ -65,3 +66,5 @@ def test_mlflow_models_serve_answers_with_the_tags(registered, tmp_path):
     assert status == 200 and [a["tags"] for a in answer["predictions"]] == [r["tags"] for r in expected]
     assert answer["predictions"][0]["probabilities"] == pytest.approx(expected[0]["probabilities"])
     assert refused[0] == 400 and "row 1 (counting from 0): text must be a string, got null" in refused[1]["message"]
+    (as_predict,) = Tagger.load(lean).predict(["Graph neural networks for node classification"])
+    assert titled[0] == 200 and titled[1]["predictions"][0]["tags"] == as_predict["tags"]

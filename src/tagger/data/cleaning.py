@@ -1,7 +1,7 @@
 """Text cleaning, step for step as the seed lesson does it, each step switchable."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib.resources import files
 
@@ -50,3 +50,11 @@ class TextCleaning:
         if self.stem:
             text = " ".join(self._stemmer.stem(word, to_lowercase=self.lower) for word in text.split(" "))
         return text
+
+    def emptied(self, text: str) -> str:
+        """Why ``text`` cleans to nothing: the step whose removal would leave words, else what the text lacks."""
+        if self.remove_stopwords and replace(self, remove_stopwords=False)(text):
+            return "stopword removal left nothing: the text has only words such as 'the', 'a', 'of'"
+        if self.remove_links and replace(self, remove_links=False)(text):
+            return "link removal left nothing: the text is only a link"
+        return "no Latin letters or digits"

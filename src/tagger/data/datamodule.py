@@ -5,6 +5,7 @@ TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), chosen by ``f
 """
 
 import functools
+import hashlib
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -68,6 +69,11 @@ def check_folds(corpus: Corpus, folds: int, option: str = "--data.cv_folds") -> 
             f"{option} {folds}: the rarest tag, '{corpus.classes[rarest]}', has {most} projects in train+val, "
             f"so at most {most} folds can each hold every tag; {fix}"
         )
+
+
+def fingerprint(cleaned: str) -> str:
+    """A cleaned text's short digest: what a checkpoint keeps of each text it was trained on."""
+    return hashlib.blake2b(cleaned.encode(), digest_size=8).hexdigest()
 
 
 def _identity(path: Path) -> tuple[str, int, int]:
@@ -290,12 +296,31 @@ class TaggerDataModule(L.LightningDataModule):
         """LabelMapping's settings, which every saved model carries so evaluate maps a file's tags alike."""
         return {"exclude": list(self.exclude_tags), "map_aliases": self.map_aliases, "add_parents": self.add_parents}
 
+    @property
+    def split_settings(self) -> dict:
+        """What, beside the cleaning and the label mapping, cuts a projects file into this DataModule's splits:
+        what `tagger.evaluate --split` needs to cut fit's data again."""
+        return {
+            "min_tag_freq": self.min_tag_freq,
+            "split_sizes": list(self.split_sizes),
+            "seed": self.seed,
+            "cv_folds": self.cv_folds,
+            "cv_fold": self.cv_fold,
+            "cv_seed": self.cv_seed,
+            "train_on": self.train_on,
+        }
+
     def state_dict(self) -> dict:
+        """The encoder, classes, cleaning and label mapping a model needs to predict; how the data was split, and
+        a fingerprint of each text it was trained on, for evaluate to score a split or warn of training data."""
+        trained_on = {fingerprint(self.corpus.texts[i]) for i in self.corpus.splits["train"]}
         return encoder_state(self.encoder) | {
             "classes": list(self.classes),
             "cleaning": asdict(self.cleaning),
             "label_mapping": self.label_mapping,
             "split_seed": self.seed,
+            "split": self.split_settings,
+            "trained_on": sorted(trained_on),
         }
 
     def load_state_dict(self, state: dict) -> None:

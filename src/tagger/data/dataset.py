@@ -122,6 +122,8 @@ def load_projects(path: Path) -> list[Project]:
         )
         for i, r in enumerate(_read_json_list(path))
     ]
+    if not records:  # else blamed later on the tag filter, or on the model's tags
+        raise TaggerError(f"{path}: holds no projects (an empty list); give a file of projects")
     return [Project(r.id, r.title + " " + r.description, r.tags) for r in _unique(path, records)]
 
 
