@@ -64,7 +64,7 @@ class TaggerCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         net, features = type(self.model.net), self.datamodule.features
-        if features_of(net) != features:
+        if features_of(net) != self.datamodule.inputs:
             raise TaggerError(
                 f"model.net {net.__name__} reads {features_of(net)} but --data.features is {features}; "
                 f"give --data.features {features_of(net)} (see configs/ngram.yaml and configs/cnn.yaml)"

@@ -64,7 +64,8 @@ def check_tuned(ckpt: dict, path: str | Path) -> None:
 
 @dataclass
 class Tagger(TaggingModel):
-    """A trained model with everything it needs: cleaning, encoder (tokenizer or TF-IDF), class names, threshold."""
+    """A trained model with everything it needs: cleaning, encoder (tokenizer, TF-IDF or hybrid), class names,
+    threshold."""
 
     module: TaggerModule
     cleaning: TextCleaning
@@ -106,15 +107,17 @@ class Tagger(TaggingModel):
         return self.module.threshold_value()
 
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """(N, C) probabilities; texts are cleaned and encoded as in training."""
-        return self.proba_of_cleaned([self.cleaning(t) for t in texts], batch_size)
+        """(N, C) probabilities; texts are cleaned and encoded as in training (a pretrained encoder reads them
+        raw)."""
+        return self.proba_of_cleaned([self.cleaning(t) for t in texts], texts, batch_size)
 
     @torch.no_grad()
-    def proba_of_cleaned(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """predict_proba of texts cleaned already (a corpus's: cleaning twice would stem twice)."""
+    def proba_of_cleaned(self, texts: list[str], raw: list[str], batch_size: int = 256) -> np.ndarray:
+        """predict_proba of texts cleaned already (a corpus's: cleaning twice would stem twice), given with the
+        raw texts they were cleaned from."""
         if not texts:  # TF-IDF refuses an empty batch; predict gets nothing on empty stdin
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        encoded = self.encoder.encode_all(texts)
+        encoded = self.encoder.encode_all(texts, raw)
         order = np.arange(len(texts))
         if isinstance(self.encoder, Tokenizer):
             order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
