@@ -186,7 +186,7 @@ class TaggerModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")[0]
-        if self.hparams.solver == "adam":
+        if self.hparams.solver != "lbfgs":
             return loss
         rows = len(batch[1])  # the whole train split (checked in on_train_start)
         penalty = sum((p**2).sum() for p in self.parameters() if p.ndim > 1)

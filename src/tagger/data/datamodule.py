@@ -1,8 +1,9 @@
 """LightningDataModule: files → labels → cleaned (and raw) texts → seeded split → encoder → batches.
 
 The encoder, fitted on the train split, is a Tokenizer (token ids, padded: what the CNN reads),
-TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read) or HybridFeatures (those rows beside a frozen
-pretrained embedding of the raw text), chosen by ``features``.
+TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), HybridFeatures (those rows beside a frozen
+pretrained embedding of the raw text) or PretrainedTokens (a pretrained encoder's own tokens of the raw text: what
+a fine-tuned encoder reads), chosen by ``features``.
 """
 
 import functools
@@ -22,18 +23,24 @@ from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, loa
 from tagger.data.download import PROJECTS, TAGS, ensure_file, resolve_data_dir
 from tagger.data.embeddings import EmbeddingCache, EmbeddingSettings, cache_root
 from tagger.data.features import HybridFeatures, TfidfFeatures, TfidfSettings
+from tagger.data.pretrained_tokens import PretrainedSettings, PretrainedTokens
 from tagger.data.sampler import BucketBatchSampler
 from tagger.data.split import stratified_fold, stratified_split
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
 
 Split = Literal["train", "val", "test"]
-Features = Literal["tokens", "tfidf", "hybrid"]
+Features = Literal["tokens", "tfidf", "hybrid", "encoder"]
 # What a network reads (its data_features, tagger.models.features_of) under each --data.features: hybrid rows
 # are TF-IDF rows with more columns, so the n-gram networks take them as they are.
-INPUTS: dict[str, str] = {"tokens": "tokens", "tfidf": "tfidf", "hybrid": "tfidf"}
-Encoder = Tokenizer | TfidfFeatures | HybridFeatures
-_STATE_KEYS: dict[type, str] = {Tokenizer: "tokenizer", TfidfFeatures: "tfidf", HybridFeatures: "hybrid"}
+INPUTS: dict[str, str] = {"tokens": "tokens", "tfidf": "tfidf", "hybrid": "tfidf", "encoder": "encoder"}
+Encoder = Tokenizer | TfidfFeatures | HybridFeatures | PretrainedTokens
+_STATE_KEYS: dict[type, str] = {
+    Tokenizer: "tokenizer",
+    TfidfFeatures: "tfidf",
+    HybridFeatures: "hybrid",
+    PretrainedTokens: "pretrained",
+}
 
 
 def encoder_state(encoder: Encoder) -> dict:
@@ -125,12 +132,15 @@ class TaggerDataModule(L.LightningDataModule):
         exclude_tags: accepted tags never predicted (too generic).
         map_aliases: count a tag's aliases as the tag.
         add_parents: add each tag's parents to a project's tags.
-        features: "tokens" (ids of ``level`` tokens, for the CNN), "tfidf" (n-gram rows, for tagger.models.ngram)
-            or "hybrid" (n-gram rows beside ``embedding.alpha`` x a frozen embedding of the raw text).
+        features: "tokens" (ids of ``level`` tokens, for the CNN), "tfidf" (n-gram rows, for tagger.models.ngram),
+            "hybrid" (n-gram rows beside ``embedding.alpha`` x a frozen embedding of the raw text) or "encoder"
+            (``pretrained.encoder``'s own tokens of the raw text, for tagger.models.encoder).
         level: with tokens, tokenise into characters or words.
         tfidf: with tfidf or hybrid, which n-grams.
         embedding: with hybrid, the pretrained encoder and its pooling (embeddings cached, see
             tagger.data.embeddings).
+        pretrained: with encoder, the pretrained model (the one place it is named: the CLI links it to the network)
+            and the tokens read per text.
         split_sizes: train/val/test fractions.
         seed: seeds the split (and the folds).
         cv_folds: above 1, train and val together are cut into this many stratified folds; ``cv_fold`` is
@@ -155,6 +165,7 @@ class TaggerDataModule(L.LightningDataModule):
         level: Literal["char", "word"] = "char",
         tfidf: TfidfSettings = TfidfSettings(),  # noqa: B008 (frozen, so shared safely)
         embedding: EmbeddingSettings = EmbeddingSettings(),  # noqa: B008 (frozen, so shared safely)
+        pretrained: PretrainedSettings = PretrainedSettings(),  # noqa: B008 (frozen, so shared safely)
         split_sizes: tuple[float, float, float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         cv_folds: int = 1,
@@ -178,6 +189,7 @@ class TaggerDataModule(L.LightningDataModule):
         self.level = level
         self.tfidf = tfidf
         self.embedding = embedding
+        self.pretrained = pretrained
         self.split_sizes = split_sizes
         self.seed = seed
         if cv_folds < 1:
@@ -224,7 +236,9 @@ class TaggerDataModule(L.LightningDataModule):
     def encoder(self) -> Encoder:
         if self._encoder is None:
             train_texts = [self.corpus.texts[i] for i in self.corpus.splits["train"]]
-            if self.features == "hybrid":
+            if self.features == "encoder":
+                self._encoder = PretrainedTokens.load(self.pretrained)
+            elif self.features == "hybrid":
                 cache = EmbeddingCache(cache_root())
                 self._encoder = HybridFeatures.fit(train_texts, self.tfidf, self.embedding, cache)
             elif self.features == "tfidf":
@@ -285,7 +299,7 @@ class TaggerDataModule(L.LightningDataModule):
     def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(split)
         batch_size = self.batch_size or max(1, len(dataset))
-        if self.bucketing and isinstance(self.encoder, Tokenizer):  # TF-IDF rows all have one length
+        if self.bucketing and isinstance(self.encoder, Tokenizer | PretrainedTokens):  # TF-IDF rows: one length
             lengths = [len(tokens) for tokens, _ in dataset]
             batches = BucketBatchSampler(lengths, batch_size, shuffle, seed=self.seed)
             return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers)
