@@ -13,7 +13,7 @@ from conftest import REPO, tune_options
 from mlflow.pyfunc.model import PythonModelContext
 from optuna.trial import TrialState
 
-from tagger import pretrained
+import tagger.pretrained as pretrained
 from tagger.cli import cli_main
 from tagger.data.pretrained_tokens import PretrainedSettings, PretrainedTokens
 from tagger.errors import TaggerError

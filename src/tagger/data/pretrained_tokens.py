@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from transformers import BatchEncoding, PreTrainedTokenizerBase
 
-from tagger import pretrained
+import tagger.pretrained as pretrained
 from tagger.errors import TaggerError
 
 

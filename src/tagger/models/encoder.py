@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
-from tagger import pretrained
+import tagger.pretrained as pretrained
 from tagger.errors import TaggerError
 from tagger.pretrained import Pooling
 
