@@ -102,6 +102,12 @@ def finetune_args(data_dir: Path, root: Path, encoder: Path, *extra: str) -> lis
     ]  # fmt: skip
 
 
+def test_the_encoder_is_named_once_for_the_tokenizer_and_the_network(data_dir, tiny_bert_dir, tmp_path):
+    args = finetune_args(data_dir, tmp_path, tiny_bert_dir, "--model.net.model", "other/encoder")
+    with pytest.raises(TaggerError, match="the encoder is named twice.*name it once, as --data.pretrained.encoder"):
+        cli_main(["fit", *args])
+
+
 @pytest.fixture(scope="module")
 def fitted(data_dir, tiny_bert_dir, tmp_path_factory):
     """configs/finetune.yaml fitted on a copy of the tiny BERT, which the offline test deletes afterwards."""
