@@ -39,6 +39,22 @@ def _few_threads():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _embedding_cache_in_a_temporary_folder(tmp_path_factory):
+    """Frozen embeddings cached for the session only, never in the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TAGGER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A random 2-layer, 32-wide BERT with a WordPiece tokenizer, as a Hugging Face model folder."""
+    from tiny_bert import tiny_bert
+
+    return tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _session_in_a_temporary_folder(tmp_path_factory):
     """Session fixtures run before each test's chdir: what they write to the working folder (MLflow's ./mlruns,
     the default artifact root of an experiment a study creates) lands in a temporary folder too."""

@@ -106,7 +106,7 @@ def test_more_folds_than_the_rarest_tag_has_projects_is_refused(dm, data_dir):
 def test_check_folds_counts_train_and_val_not_test():
     y = np.array([[1, 0], [1, 1], [1, 0], [1, 1], [1, 1], [1, 1]], dtype=np.float32)  # (N, C): tag b 2x in train+val
     splits = {"train": np.array([0, 1]), "val": np.array([2, 3]), "test": np.array([4, 5])}
-    corpus = Corpus(["t"] * 6, y, ["a", "b"], splits)
+    corpus = Corpus(["t"] * 6, y, ["a", "b"], splits, ["t"] * 6)
     check_folds(corpus, 2)
     with pytest.raises(
         TaggerError, match=r"^--cv 3: the rarest tag, 'b', has 2 projects in train\+val, .* of 2 or less$"

@@ -47,6 +47,7 @@ class TaggerCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
+        self._link_pretrained()
         trainer = self._get(self.config, "trainer")
         if self.subcommand in (None, "fit") and trainer.max_epochs == 0:
             raise TaggerError("--trainer.max_epochs 0 trains nothing (no checkpoint, no threshold); give 1 or more")
@@ -60,10 +61,25 @@ class TaggerCLI(LightningCLI):
                 "one with --trainer.default_root_dir"
             )
 
+    def _link_pretrained(self) -> None:
+        """A network on a pretrained encoder (tagger.models.encoder) gets the encoder the data's tokenizer comes
+        from, ``--data.pretrained.encoder``: the one place it is named. (link_arguments cannot reach into the
+        init_args of a network given as a callable.)"""
+        init_args = self._get(self.config, "model").net.get("init_args")
+        if init_args is None or "model" not in init_args:
+            return
+        encoder = self._get(self.config, "data").pretrained.encoder
+        if init_args.model not in (None, encoder):
+            raise TaggerError(
+                f"the encoder is named twice, --model.net.model {init_args.model} and --data.pretrained.encoder "
+                f"{encoder}; name it once, as --data.pretrained.encoder (the network gets it from there)"
+            )
+        init_args.model = encoder
+
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         net, features = type(self.model.net), self.datamodule.features
-        if features_of(net) != features:
+        if features_of(net) != self.datamodule.inputs:
             raise TaggerError(
                 f"model.net {net.__name__} reads {features_of(net)} but --data.features is {features}; "
                 f"give --data.features {features_of(net)} (see configs/ngram.yaml and configs/cnn.yaml)"

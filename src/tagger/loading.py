@@ -17,6 +17,7 @@ from torch import nn
 from tagger.baseline import Baseline, is_npz
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Encoder, TaggerDataModule, encoder_from_state
+from tagger.data.pretrained_tokens import PretrainedTokens
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
 from tagger.files import atomic
@@ -26,7 +27,7 @@ from tagger.module import THRESHOLD_TUNED, TaggerModule
 from tagger.tagging import TaggingModel, check_finite
 
 
-def _module_arguments(hparams: dict, path: str | Path) -> dict:
+def _module_arguments(hparams: dict, path: str | Path, encoder: Encoder) -> dict:
     """TaggerModule's arguments from a checkpoint's hyperparameters, the network class imported by its path.
 
     fit saves the network as plain data, ``net: {class_path, init_args}``; nothing is unpickled. Checkpoints
@@ -37,11 +38,13 @@ def _module_arguments(hparams: dict, path: str | Path) -> dict:
         own = inspect.signature(TaggerModule).parameters
         flat = {k: v for k, v in hparams.items() if k not in own}
         return {k: v for k, v in hparams.items() if k in own} | {"net": partial(CharCNN, **flat)}
-    return hparams | {"net": _network(hparams["net"], path)}
+    return hparams | {"net": _network(hparams["net"], path, encoder)}
 
 
-def _network(spec: dict, path: str | Path) -> Network:
-    """The class named by ``spec``, bound to its init_args; refused unless it is an nn.Module."""
+def _network(spec: dict, path: str | Path, encoder: Encoder) -> Network:
+    """The class named by ``spec``, bound to its init_args; refused unless it is an nn.Module. A pretrained encoder
+    (tagger.models.encoder) is built from the config its checkpoint carries, never from its name: neither the hub
+    nor the model folder is needed where a saved model predicts."""
     class_path = spec["class_path"]
     module_name, _, name = class_path.rpartition(".")
     try:
@@ -50,7 +53,8 @@ def _network(spec: dict, path: str | Path) -> Network:
         raise TaggerError(f"{path}: network class {class_path} cannot be imported") from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise TaggerError(f"{path}: network class {class_path} is not an nn.Module subclass")
-    return partial(cls, **spec.get("init_args", {}))
+    carried = {"config": encoder.config} if isinstance(encoder, PretrainedTokens) else {}
+    return partial(cls, **spec.get("init_args", {}) | carried)
 
 
 def check_tuned(ckpt: dict, path: str | Path) -> None:
@@ -91,7 +95,8 @@ def read_checkpoint(path: str | Path, name: str | Path | None = None, **load_arg
 
 @dataclass
 class Tagger(TaggingModel):
-    """A trained model with everything it needs: cleaning, encoder (tokenizer or TF-IDF), class names, threshold."""
+    """A trained model with everything it needs: cleaning, encoder (tokenizer, TF-IDF or hybrid), class names,
+    threshold."""
 
     module: TaggerModule
     cleaning: TextCleaning
@@ -107,7 +112,8 @@ class Tagger(TaggingModel):
         ckpt = read_checkpoint(path, map_location=map_location)
         data = ckpt[TaggerDataModule.__qualname__]
         check_tuned(ckpt, path)
-        module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path))
+        encoder = encoder_from_state(data)
+        module = TaggerModule(**_module_arguments(ckpt["hyper_parameters"], path, encoder))
         try:
             module.load_state_dict(ckpt["state_dict"])
         except RuntimeError as err:  # torch's message: a header line, then one line per mismatch
@@ -121,7 +127,7 @@ class Tagger(TaggingModel):
         return cls(
             module=module,
             cleaning=TextCleaning(**data["cleaning"]),
-            encoder=encoder_from_state(data),
+            encoder=encoder,
             classes=list(data["classes"]),
             label_mapping=data["label_mapping"],
             split_settings=data.get("split"),  # checkpoints written before evaluate --split lack these two
@@ -133,17 +139,19 @@ class Tagger(TaggingModel):
         return self.module.threshold_value()
 
     def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """(N, C) probabilities; texts are cleaned and encoded as in training."""
-        return self.proba_of_cleaned([self.cleaning(t) for t in texts], batch_size)
+        """(N, C) probabilities; texts are cleaned and encoded as in training (a pretrained encoder reads them
+        raw)."""
+        return self.proba_of_cleaned([self.cleaning(t) for t in texts], texts, batch_size)
 
     @torch.no_grad()
-    def proba_of_cleaned(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """predict_proba of texts cleaned already (a corpus's: cleaning twice would stem twice)."""
+    def proba_of_cleaned(self, texts: list[str], raw: list[str], batch_size: int = 256) -> np.ndarray:
+        """predict_proba of texts cleaned already (a corpus's: cleaning twice would stem twice), given with the
+        raw texts they were cleaned from."""
         if not texts:  # TF-IDF refuses an empty batch; predict gets nothing on empty stdin
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        encoded = self.encoder.encode_all(texts)
+        encoded = self.encoder.encode_all(texts, raw)
         order = np.arange(len(texts))
-        if isinstance(self.encoder, Tokenizer):
+        if isinstance(self.encoder, Tokenizer | PretrainedTokens):
             order = np.argsort([len(e) for e in encoded])  # similar lengths together: less padding
         probs = np.zeros((len(texts), len(self.classes)), dtype=np.float32)
         for start in range(0, len(texts), batch_size):

@@ -1,6 +1,7 @@
 """LightningModule: a network plus its loss, optimiser, scheduler, metrics and decision threshold."""
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import lightning.pytorch as L
@@ -25,10 +26,16 @@ THRESHOLD_TUNED = "threshold_tuned"
 #               per tag, which is what the one-vs-rest logistic regression baseline uses;
 #   none:       every term 1 (scikit-learn's class_weight=None).
 Weighting = Literal["per_tag", "pos_weight", "balanced", "none"]
-# adam: minibatches, ReduceLROnPlateau, early stopping (any network). lbfgs: the whole train split
-# at once, solved to convergence with the L2 penalty of scikit-learn's LogisticRegression(C) (a linear model's
-# optimum, reached in one epoch).
-Solver = Literal["adam", "lbfgs"]
+# adam: minibatches, ReduceLROnPlateau, early stopping on val/loss (any network). adamw: the same with decoupled
+# weight decay, kept off biases and norms (what fine-tuning a pretrained transformer expects). lbfgs: the whole train
+# split at once, solved to convergence with the L2 penalty of scikit-learn's LogisticRegression(C) (a linear
+# model's optimum, reached in one epoch).
+Solver = Literal["adam", "adamw", "lbfgs"]
+# After the warm-up: plateau: ReduceLROnPlateau on plateau_monitor (lr_factor, lr_patience; per epoch), the lesson's;
+# linear: a linear decay to 0 at the last step (per step), transformers' get_linear_schedule_with_warmup.
+Schedule = Literal["plateau", "linear"]
+# What a network reads: (B, L) token ids, (B, F) TF-IDF rows, or a tokenizer's batch (input_ids, attention_mask).
+Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 # What ReduceLROnPlateau follows: the lesson's weighted val/loss (minimised), or val/ap (maximised), the figure a
 # config that stops and checkpoints on val/ap is judged by; a plateau of the other one would cut the rate while
 # it still improves.
@@ -57,9 +64,31 @@ def term_weights(
     return torch.stack([0.5 / (1 - rate), 0.5 / rate])
 
 
+class WarmupThen(torch.optim.lr_scheduler.LRScheduler):
+    """Per optimiser step: the lr rises linearly from 0 over ``warmup`` steps; then, with "linear", falls linearly to
+    0 at step ``total`` (transformers' get_linear_schedule_with_warmup); with "plateau" it is left alone from there,
+    to ReduceLROnPlateau."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule, warmup: int, total: int) -> None:
+        self.schedule, self.warmup, self.total = schedule, warmup, total
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step < self.warmup:
+            factor = step / self.warmup
+        elif self.schedule == "linear":
+            factor = max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+        elif step == self.warmup:  # the end of the warm-up: the lr it rose to
+            factor = 1.0
+        else:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        return [base * factor for base in self.base_lrs]
+
+
 class TaggerModule(L.LightningModule):
-    """Multi-label tagger trained with weighted BCE: Adam and ReduceLROnPlateau on ``plateau_monitor`` (the
-    lesson's ``val/loss`` by default), or L-BFGS to convergence (``solver``).
+    """Multi-label tagger trained with weighted BCE: Adam(W) with a warm-up and ReduceLROnPlateau on
+    ``plateau_monitor`` (the lesson's ``val/loss`` by default) or a linear decay, or L-BFGS to convergence (``solver``).
 
     vocab_size, num_classes, class_weights and positive_rates come from the DataModule (linked by the CLI);
     ``weighting`` picks which of them weighs the loss (see Weighting), ``weight_decay`` is Adam's L2 penalty.
@@ -67,6 +96,10 @@ class TaggerModule(L.LightningModule):
     weighted log-loss averaged over projects plus ||W||² / (2 C N) on the weights (biases unpenalised), solved
     full-batch (``--data.batch_size null``) until the gradient or the loss stops changing, at most ``max_iter``
     iterations; a solve that hits the cap says so.
+    Fine-tuning a pretrained encoder (a network with an ``encoder`` submodule, tagger.models.encoder) takes
+    ``encoder_lr`` for the encoder's parameters while the rest (the head) trains at ``lr``; ``warmup`` is the share
+    of the trainer's optimiser steps (max_epochs or max_steps) over which the lr rises linearly from 0;
+    ``lr_schedule`` what follows (see Schedule). Frozen parameters are left out of the optimiser.
     ``net`` is the network class with its own arguments bound (``model.net: {class_path, init_args}`` in the config, see
     tagger.models); it is called with the two sizes. Under LightningCLI the saved hyperparameters are the
     config (``net`` as class_path and init_args), plain data that tagger.predict rebuilds the network from.
@@ -86,6 +119,9 @@ class TaggerModule(L.LightningModule):
         weight_decay: float = 0.0,
         lr_factor: float = 0.1,
         lr_patience: int = 5,
+        lr_schedule: Schedule = "plateau",
+        warmup: float = 0.0,
+        encoder_lr: float | None = None,
         solver: Solver = "adam",
         C: float | None = None,  # noqa: N803 (scikit-learn's name for it)
         max_iter: int = 1000,
@@ -97,10 +133,17 @@ class TaggerModule(L.LightningModule):
                 "--model.solver lbfgs takes its L2 penalty as --model.C (a positive number, e.g. 3), not "
                 f"weight_decay; got C={C}, weight_decay={weight_decay}"
             )
-        if solver == "adam" and C is not None:
+        if solver != "lbfgs" and C is not None:
             raise TaggerError("--model.C is the L-BFGS solver's penalty: add --model.solver lbfgs, or use weight_decay")
+        if not 0.0 <= warmup < 1.0:
+            raise TaggerError(f"--model.warmup is a share of the training steps, in [0, 1); got {warmup}")
         self.save_hyperparameters()
         self.net = net(vocab_size, num_classes)
+        if encoder_lr is not None and not isinstance(getattr(self.net, "encoder", None), torch.nn.Module):
+            raise TaggerError(
+                f"--model.encoder_lr is the lr of a pretrained encoder, which {type(self.net).__name__} does not have; "
+                "drop it (--model.lr sets every parameter's)"
+            )
         if solver == "lbfgs" and any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.net.modules()):
             raise TaggerError(
                 "--model.solver lbfgs needs a loss without noise to converge: set --model.net.dropout_p 0"
@@ -131,24 +174,24 @@ class TaggerModule(L.LightningModule):
             self.threshold = torch.empty_like(saved, device=self.threshold.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.net(tokens)
+    def forward(self, inputs: Inputs) -> torch.Tensor:
+        return self.net(inputs)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean weighted BCE over every (project, tag) term."""
         weight = torch.where(targets > 0, self.loss_weights[1], self.loss_weights[0])
         return F.binary_cross_entropy_with_logits(logits.float(), targets, weight=weight)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens, targets = batch
-        logits = self(tokens)
+    def _step(self, batch: tuple[Inputs, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = batch
+        logits = self(inputs)
         loss = self.loss(logits, targets)
-        self.log(f"{stage}/loss", loss, on_epoch=True, on_step=False, batch_size=len(tokens), prog_bar=True)
+        self.log(f"{stage}/loss", loss, on_epoch=True, on_step=False, batch_size=len(targets), prog_bar=True)
         return loss, logits.float().sigmoid()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")[0]
-        if self.hparams.solver == "adam":
+        if self.hparams.solver != "lbfgs":
             return loss
         rows = len(batch[1])  # the whole train split (checked in on_train_start)
         penalty = sum((p**2).sum() for p in self.parameters() if p.ndim > 1)
@@ -213,12 +256,32 @@ class TaggerModule(L.LightningModule):
                 history_size=10,
                 line_search_fn="strong_wolfe",
             )
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        monitor = self.hparams.plateau_monitor
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer,
-            mode="min" if monitor == "val/loss" else "max",
-            factor=self.hparams.lr_factor,
-            patience=self.hparams.lr_patience,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+        hp = self.hparams
+        optimizer = (torch.optim.AdamW if hp.solver == "adamw" else torch.optim.Adam)(self._parameter_groups())
+        schedulers = []
+        if hp.warmup or hp.lr_schedule == "linear":
+            total = self.trainer.estimated_stepping_batches
+            if not math.isfinite(total):
+                raise TaggerError("--model.warmup and --model.lr_schedule linear need a --trainer.max_epochs")
+            per_step = WarmupThen(optimizer, hp.lr_schedule, round(hp.warmup * total), int(total))
+            schedulers.append({"scheduler": per_step, "interval": "step"})
+        if hp.lr_schedule == "plateau":
+            monitor = hp.plateau_monitor
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min" if monitor == "val/loss" else "max", factor=hp.lr_factor, patience=hp.lr_patience
+            )
+            schedulers.append({"scheduler": plateau, "monitor": monitor})
+        return [optimizer], schedulers
+
+    def _parameter_groups(self) -> list[dict]:
+        """The trainable parameters by lr (the encoder's ``encoder_lr``, the rest ``lr``) and weight decay (AdamW's
+        spares biases and norms, as transformers' Trainer does; Adam's is an L2 penalty on every parameter)."""
+        hp = self.hparams
+        encoder = {id(p) for p in self.net.encoder.parameters()} if hp.encoder_lr is not None else set()
+        groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+        for param in self.parameters():
+            if param.requires_grad:
+                lr = hp.encoder_lr if id(param) in encoder else hp.lr
+                decay = hp.weight_decay if hp.solver == "adam" or param.ndim > 1 else 0.0
+                groups.setdefault((lr, decay), []).append(param)
+        return [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]

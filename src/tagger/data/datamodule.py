@@ -1,7 +1,9 @@
-"""LightningDataModule: files → labels → cleaned texts → seeded split → encoder → batches.
+"""LightningDataModule: files → labels → cleaned (and raw) texts → seeded split → encoder → batches.
 
-The encoder, fitted on the train split, is a Tokenizer (token ids, padded: what the CNN reads) or
-TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), chosen by ``features``.
+The encoder, fitted on the train split, is a Tokenizer (token ids, padded: what the CNN reads),
+TfidfFeatures (TF-IDF n-gram rows: what the n-gram networks read), HybridFeatures (those rows beside a frozen
+pretrained embedding of the raw text) or PretrainedTokens (a pretrained encoder's own tokens of the raw text: what
+a fine-tuned encoder reads), chosen by ``features``.
 """
 
 import functools
@@ -20,34 +22,49 @@ from torch.utils.data import DataLoader
 from tagger.data.cleaning import TextCleaning
 from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, load_projects, load_tags
 from tagger.data.download import PROJECTS, TAGS, ensure_file, resolve_data_dir
-from tagger.data.features import TfidfFeatures, TfidfSettings
+from tagger.data.embeddings import EmbeddingCache, EmbeddingSettings, cache_root
+from tagger.data.features import HybridFeatures, TfidfFeatures, TfidfSettings
+from tagger.data.pretrained_tokens import PretrainedSettings, PretrainedTokens
 from tagger.data.sampler import BucketBatchSampler
 from tagger.data.split import stratified_fold, stratified_split
 from tagger.data.tokenizer import Tokenizer
 from tagger.errors import TaggerError
 
 Split = Literal["train", "val", "test"]
-Features = Literal["tokens", "tfidf"]
-Encoder = Tokenizer | TfidfFeatures
+Features = Literal["tokens", "tfidf", "hybrid", "encoder"]
+# What a network reads (its data_features, tagger.models.features_of) under each --data.features: hybrid rows
+# are TF-IDF rows with more columns, so the n-gram networks take them as they are.
+INPUTS: dict[str, str] = {"tokens": "tokens", "tfidf": "tfidf", "hybrid": "tfidf", "encoder": "encoder"}
+Encoder = Tokenizer | TfidfFeatures | HybridFeatures | PretrainedTokens
+_STATE_KEYS: dict[type, str] = {
+    Tokenizer: "tokenizer",
+    TfidfFeatures: "tfidf",
+    HybridFeatures: "hybrid",
+    PretrainedTokens: "pretrained",
+}
 
 
 def encoder_state(encoder: Encoder) -> dict:
-    return {"tfidf" if isinstance(encoder, TfidfFeatures) else "tokenizer": encoder.to_dict()}
+    return {_STATE_KEYS[type(encoder)]: encoder.to_dict()}
 
 
 def encoder_from_state(state: dict) -> Encoder:
     """The encoder a checkpoint's DataModule state holds (checkpoints before TF-IDF hold a tokenizer only)."""
-    return TfidfFeatures.from_dict(state["tfidf"]) if "tfidf" in state else Tokenizer.from_dict(state["tokenizer"])
+    for cls, key in _STATE_KEYS.items():
+        if key in state:
+            return cls.from_dict(state[key])
+    raise KeyError("no encoder in the saved state")
 
 
 @dataclass(frozen=True)
 class Corpus:
     """The labelled, cleaned, split data; built once per DataModule."""
 
-    texts: list[str]
+    texts: list[str]  # cleaned: what the n-gram features and the CNN's tokens read
     y: np.ndarray  # (N, C) 0/1
     classes: list[str]
     splits: dict[str, np.ndarray]  # split name -> row indices
+    raw: list[str]  # title + " " + description as written: what a pretrained encoder reads
 
 
 def check_folds(corpus: Corpus, folds: int, option: str = "--data.cv_folds") -> None:
@@ -91,9 +108,9 @@ def _labelled(
     map_aliases: bool,
     add_parents: bool,
     cleaning: TextCleaning,
-) -> tuple[list[str], np.ndarray, list[str]]:
-    """Cleaned texts, (N, C) labels and classes of a projects file: read and cleaned once per process for all
-    the DataModules a study builds (a trial's folds, the pre-flight's configs)."""
+) -> tuple[list[str], np.ndarray, list[str], list[str]]:
+    """Cleaned texts, (N, C) labels, classes and raw texts of a projects file: read and cleaned once per process
+    for all the DataModules a study builds (a trial's folds, the pre-flight's configs)."""
     mapping = LabelMapping(load_tags(Path(tags[0])), frozenset(exclude_tags), map_aliases, add_parents)
     projects_path = Path(projects[0])
     projects = load_projects(projects_path)
@@ -108,7 +125,7 @@ def _labelled(
     rows = [(p, [t for t in tags if t in keep]) for p, tags in zip(projects, labels, strict=True)]
     rows = [(p, tags) for p, tags in rows if tags]
     y = MultiLabelBinarizer(classes=classes).fit_transform([tags for _, tags in rows]).astype(np.float32)
-    return [cleaning(p.text) for p, _ in rows], y, classes
+    return [cleaning(p.text) for p, _ in rows], y, classes, [p.text for p, _ in rows]
 
 
 class TaggerDataModule(L.LightningDataModule):
@@ -121,9 +138,15 @@ class TaggerDataModule(L.LightningDataModule):
         exclude_tags: accepted tags never predicted (too generic).
         map_aliases: count a tag's aliases as the tag.
         add_parents: add each tag's parents to a project's tags.
-        features: "tokens" (ids of ``level`` tokens, for the CNN) or "tfidf" (n-gram rows, for tagger.models.ngram).
+        features: "tokens" (ids of ``level`` tokens, for the CNN), "tfidf" (n-gram rows, for tagger.models.ngram),
+            "hybrid" (n-gram rows beside ``embedding.alpha`` x a frozen embedding of the raw text) or "encoder"
+            (``pretrained.encoder``'s own tokens of the raw text, for tagger.models.encoder).
         level: with tokens, tokenise into characters or words.
-        tfidf: with tfidf, which n-grams.
+        tfidf: with tfidf or hybrid, which n-grams.
+        embedding: with hybrid, the pretrained encoder and its pooling (embeddings cached, see
+            tagger.data.embeddings).
+        pretrained: with encoder, the pretrained model (the one place it is named: the CLI links it to the network)
+            and the tokens read per text.
         split_sizes: train/val/test fractions.
         seed: seeds the split (and the folds).
         cv_folds: above 1, train and val together are cut into this many stratified folds; ``cv_fold`` is
@@ -147,6 +170,8 @@ class TaggerDataModule(L.LightningDataModule):
         features: Features = "tokens",
         level: Literal["char", "word"] = "char",
         tfidf: TfidfSettings = TfidfSettings(),  # noqa: B008 (frozen, so shared safely)
+        embedding: EmbeddingSettings = EmbeddingSettings(),  # noqa: B008 (frozen, so shared safely)
+        pretrained: PretrainedSettings = PretrainedSettings(),  # noqa: B008 (frozen, so shared safely)
         split_sizes: tuple[float, float, float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         cv_folds: int = 1,
@@ -169,6 +194,8 @@ class TaggerDataModule(L.LightningDataModule):
         self.features = features
         self.level = level
         self.tfidf = tfidf
+        self.embedding = embedding
+        self.pretrained = pretrained
         self.split_sizes = split_sizes
         self.seed = seed
         if cv_folds < 1:
@@ -196,7 +223,7 @@ class TaggerDataModule(L.LightningDataModule):
             self.add_parents,
             self.cleaning,
         )
-        texts, y, classes = labelled
+        texts, y, classes, raw = labelled
         if len(texts) * min(self.split_sizes) < 1:
             raise TaggerError(
                 f"{projects_path}: a split is empty ({len(texts)} labelled projects, "
@@ -204,18 +231,23 @@ class TaggerDataModule(L.LightningDataModule):
             )
         train, val, test = stratified_split(y, self.split_sizes, self.seed)
         if self.cv_folds > 1:
-            check_folds(Corpus(texts, y, classes, {"train": train, "val": val, "test": test}), self.cv_folds)
+            check_folds(Corpus(texts, y, classes, {"train": train, "val": val, "test": test}, raw), self.cv_folds)
             cut_seed = self.seed if self.cv_seed is None else self.cv_seed
             train, val = stratified_fold(np.concatenate([train, val]), y, self.cv_folds, self.cv_fold, cut_seed)
         if self.train_on == "train+val":
             train = np.sort(np.concatenate([train, val]))
-        return Corpus(texts, y, classes, {"train": train, "val": val, "test": test})
+        return Corpus(texts, y, classes, {"train": train, "val": val, "test": test}, raw)
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
             train_texts = [self.corpus.texts[i] for i in self.corpus.splits["train"]]
-            if self.features == "tfidf":
+            if self.features == "encoder":
+                self._encoder = PretrainedTokens.load(self.pretrained)
+            elif self.features == "hybrid":
+                cache = EmbeddingCache(cache_root())
+                self._encoder = HybridFeatures.fit(train_texts, self.tfidf, self.embedding, cache)
+            elif self.features == "tfidf":
                 self._encoder = TfidfFeatures.fit(train_texts, self.tfidf)
             else:
                 self._encoder = Tokenizer.fit(train_texts, self.level)
@@ -224,8 +256,13 @@ class TaggerDataModule(L.LightningDataModule):
     @property
     def tokenizer(self) -> Tokenizer:
         if not isinstance(self.encoder, Tokenizer):
-            raise TaggerError("this DataModule encodes TF-IDF rows (--data.features tfidf), it has no tokenizer")
+            raise TaggerError(f"this DataModule encodes --data.features {self.features}, it has no tokenizer")
         return self.encoder
+
+    @property
+    def inputs(self) -> str:
+        """What a network reads from this DataModule (its ``data_features``)."""
+        return INPUTS[self.features]
 
     @property
     def classes(self) -> list[str]:
@@ -233,7 +270,7 @@ class TaggerDataModule(L.LightningDataModule):
 
     @property
     def vocab_size(self) -> int:
-        """Input size: token vocabulary, or TF-IDF columns."""
+        """Input size: token vocabulary, or TF-IDF (and embedding) columns."""
         return len(self.encoder)
 
     @property
@@ -257,8 +294,8 @@ class TaggerDataModule(L.LightningDataModule):
         self.corpus  # noqa: B018 (fail here, with the data's own message, rather than in a loader)
 
     def dataset(self, split: Split) -> list[tuple[object, torch.Tensor]]:
-        rows = self.corpus.splits[split]
-        inputs = self.encoder.encode_all([self.corpus.texts[i] for i in rows])
+        rows, corpus = self.corpus.splits[split], self.corpus
+        inputs = self.encoder.encode_all([corpus.texts[i] for i in rows], [corpus.raw[i] for i in rows])
         return [(x, torch.from_numpy(self.corpus.y[i])) for x, i in zip(inputs, rows, strict=True)]
 
     def collate(self, batch: list[tuple[object, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,7 +305,7 @@ class TaggerDataModule(L.LightningDataModule):
     def dataloader(self, split: Split, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(split)
         batch_size = self.batch_size or max(1, len(dataset))
-        if self.bucketing and isinstance(self.encoder, Tokenizer):  # TF-IDF rows all have one length
+        if self.bucketing and isinstance(self.encoder, Tokenizer | PretrainedTokens):  # TF-IDF rows: one length
             lengths = [len(tokens) for tokens, _ in dataset]
             batches = BucketBatchSampler(lengths, batch_size, shuffle, seed=self.seed)
             return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers)

@@ -1,8 +1,11 @@
-"""TF-IDF word and character n-gram features, fitted on the train split and stored as plain data.
+"""TF-IDF word and character n-gram features, fitted on the train split and stored as plain data, and the
+hybrid of them with a frozen pretrained embedding.
 
 What the baseline's logistic regression and the n-gram networks (tagger.models.ngram) read instead of
 token ids. The fitted state is each vectorizer's settings, its terms in column order and its IDF weights:
 lists and arrays that a checkpoint (weights_only) or an .npz (allow_pickle=False) carries without pickle.
+Every encoder's ``encode_all(texts, raw)`` takes the cleaned texts and the raw ones (title + " " +
+description); the n-grams read the cleaned texts, a pretrained encoder the raw ones.
 """
 
 import json
@@ -16,6 +19,7 @@ import torch
 from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from tagger.data.embeddings import EmbeddingCache, EmbeddingSettings, FrozenEmbedder
 from tagger.errors import TaggerError
 
 
@@ -120,10 +124,9 @@ class TfidfFeatures:
         """(N, F) TF-IDF rows, each vectorizer's rows L2-normalised on their own (as a FeatureUnion does)."""
         return hstack([v.transform(texts) for v in self.vectorizers.values()]).tocsr()
 
-    def encode_all(self, texts: Sequence[str]) -> list[csr_matrix]:
-        """One (1, F) row per text; transformed together, which is far faster than one by one."""
-        matrix = self.transform(texts)
-        return [matrix[i] for i in range(matrix.shape[0])]
+    def encode_all(self, texts: Sequence[str], raw: Sequence[str] | None = None) -> list[csr_matrix]:
+        """One (1, F) row per cleaned text; transformed together, which is far faster than one by one."""
+        return _rows(self.transform(texts))
 
     @staticmethod
     def collate(rows: Sequence[csr_matrix]) -> torch.Tensor:
@@ -150,6 +153,48 @@ class TfidfFeatures:
         return cls(
             {name: rebuild(s["settings"], _terms(s["terms"]), np.asarray(s["idf"])) for name, s in state.items()}
         )
+
+
+def _rows(matrix: csr_matrix) -> list[csr_matrix]:
+    return [matrix[i] for i in range(matrix.shape[0])]
+
+
+class HybridFeatures:
+    """TF-IDF n-grams of the cleaned text beside ``alpha`` x a frozen pooled embedding of the raw text, as one
+    sparse row: still a linear model's input, which the L-BFGS solver takes to its optimum as it does TF-IDF.
+    (B, F + D) with F TF-IDF columns and D the encoder's width."""
+
+    def __init__(self, tfidf: TfidfFeatures, embedder: FrozenEmbedder) -> None:
+        self.tfidf, self.embedder = tfidf, embedder
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Sequence[str],
+        settings: TfidfSettings,
+        embedding: EmbeddingSettings,
+        cache: EmbeddingCache | None,
+    ) -> "HybridFeatures":
+        """TF-IDF fitted on the (cleaned) train texts; the encoder is loaded, never fitted."""
+        return cls(TfidfFeatures.fit(texts, settings), FrozenEmbedder.load(embedding, cache))
+
+    def __len__(self) -> int:
+        return len(self.tfidf) + self.embedder.dim
+
+    def encode_all(self, texts: Sequence[str], raw: Sequence[str] | None = None) -> list[csr_matrix]:
+        if raw is None or len(raw) != len(texts):
+            raise ValueError("hybrid features need each cleaned text's raw text (title + description)")
+        embedded = self.embedder.settings.alpha * self.embedder.embed(raw)  # (N, D)
+        return _rows(hstack([self.tfidf.transform(texts), csr_matrix(embedded)]).tocsr())
+
+    collate = staticmethod(TfidfFeatures.collate)
+
+    def to_dict(self) -> dict:
+        return {"tfidf": self.tfidf.to_dict(), "embedding": self.embedder.to_dict()}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "HybridFeatures":
+        return cls(TfidfFeatures.from_dict(state["tfidf"]), FrozenEmbedder.from_dict(state["embedding"]))
 
 
 def _terms(saved: str | list[str]) -> list[str]:

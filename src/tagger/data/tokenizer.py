@@ -41,7 +41,8 @@ class Tokenizer:
         oov = self.index[OOV]
         return [self.index.get(t, oov) for t in self._split(text, self.level)]
 
-    def encode_all(self, texts: Iterable[str]) -> list[list[int]]:
+    def encode_all(self, texts: Iterable[str], raw: Iterable[str] | None = None) -> list[list[int]]:
+        """Token ids of each cleaned text (the raw ones, which pretrained encoders read, are not used)."""
         return [self.encode(text) for text in texts]
 
     collate = staticmethod(pad_batch)  # a batch of encode_all's items as the network's input

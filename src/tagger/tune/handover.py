@@ -121,7 +121,7 @@ def refit(out: Path) -> tuple[dict, dict]:
         save_lean(cli.trainer.checkpoint_callback.best_model_path, out / "best.ckpt")
     dm, model = cli.datamodule, Tagger.load(out / "best.ckpt")
     rows = dm.corpus.splits["test"]
-    probs = model.proba_of_cleaned([dm.corpus.texts[i] for i in rows])
+    probs = model.proba_of_cleaned([dm.corpus.texts[i] for i in rows], [dm.corpus.raw[i] for i in rows])
     report = score(dm.corpus.y[rows], probs, model.threshold, dm.classes)
     test = report["overall"] | {"epochs": cli.trainer.current_epoch, "train_on": dm.train_on}
     test["seconds"] = round(time.monotonic() - start, 1)  # the refit and its test scoring: part of the study's time
