@@ -49,7 +49,7 @@ def monitors(trainer: L.Trainer) -> set[tuple[str, str]]:
     """(name, mode) of what early stopping, the best-model checkpoint and ReduceLROnPlateau follow."""
     callbacks = [cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint) and cb.monitor]
     return {(cb.monitor, cb.mode) for cb in callbacks} | {
-        (cfg.monitor, cfg.scheduler.mode) for cfg in trainer.lr_scheduler_configs
+        (cfg.monitor, cfg.scheduler.mode) for cfg in trainer.lr_scheduler_configs if cfg.monitor
     }
 
 

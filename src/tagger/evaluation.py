@@ -75,7 +75,8 @@ def evaluate_split(tagger: Tagger, split: Split, data_dir: str | None, model_pat
         )
     rows = corpus.splits[split]
     texts = [corpus.texts[i] for i in rows]
-    report = _report(tagger, corpus.y[rows].astype(int), tagger.proba_of_cleaned(texts), texts)
+    probs = tagger.proba_of_cleaned(texts, [corpus.raw[i] for i in rows])
+    report = _report(tagger, corpus.y[rows].astype(int), probs, texts)
     return report | {"split": split, "skipped_projects": 0}
 
 
