@@ -1,18 +1,27 @@
-"""`python -m tagger.cli fit|validate|test --config configs/cnn.yaml`: LightningCLI wiring."""
+"""`python -m tagger.cli fit|validate|test --config configs/cnn.yaml`: LightningCLI wiring (tagger.cli is the
+entry point)."""
 
+import errno
 import json
+import logging
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from jsonargparse import DefaultHelpFormatter
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 from tagger.callbacks import ThresholdTuner, predict_split
+from tagger.commandline import FixedWidthFormatter, version_text
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
-from tagger.errors import TaggerError, reported
+from tagger.errors import TaggerError
 from tagger.files import unwritable
 from tagger.lineage import lineage
 from tagger.loading import check_tuned
@@ -22,18 +31,62 @@ from tagger.module import TaggerModule
 from tagger.redact import redact
 from tagger.registry import FitTracking, LogBestModel, check_model_name
 
+# What every fit would print that says nothing to its user, as tagger.tune quiets its trials; Lightning's other
+# warnings (and all of ours) stay.
+QUIET = (
+    "Starting from v1.9.0",  # the default logger's notice: fit logs to CSV (and MLflow), as it says
+    r".*LeafSpec",  # a deprecation inside Lightning's own code
+    "No positive samples",  # a tag absent from a validation batch: average precision skips it
+    # the module logs per epoch only (on_step=False), so a shorter epoch than the interval loses nothing
+    "The number of training batches",
+)
+QUIET_INFO = ("💡 Tip",)  # Lightning's advertisements for its cloud services
+
+
+class HelpFormatter(FixedWidthFormatter, DefaultHelpFormatter):
+    """jsonargparse's help, at the fixed width of the answers tagger.commandline keeps."""
+
 
 class RedactingParser(LightningArgumentParser):
     """Every config this parser writes (config.yaml beside the logs, the copies logged to MLflow, --print_config)
     has the password of each URL in it masked: a tracking URI may hold one."""
 
     def dump(self, *args, **kwargs) -> str:
+        if "skip_none" in kwargs:  # Lightning's SaveConfigCallback still passes jsonargparse's deprecated name
+            kwargs["skip_unset"] = kwargs.pop("skip_none")
         return redact(super().dump(*args, **kwargs))
+
+
+class _DropInfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(QUIET_INFO)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Around a LightningCLI run: without the QUIET warnings and the QUIET_INFO lines."""
+    drop, logger = _DropInfo(), logging.getLogger("lightning.pytorch")
+    logger.addFilter(drop)
+    with warnings.catch_warnings():
+        for message in QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        try:
+            yield
+        finally:
+            logger.removeFilter(drop)
 
 
 class TaggerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, parser_class=RedactingParser, **kwargs)
+
+    def init_parser(self, **kwargs) -> LightningArgumentParser:
+        """Every parser (the main one and each subcommand's) at the kept answers' width."""
+        return super().init_parser(**{"formatter_class": HelpFormatter, **kwargs})
+
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        self.parser.add_argument("--version", action="version", version=version_text())
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -51,9 +104,14 @@ class TaggerCLI(LightningCLI):
         trainer = self._get(self.config, "trainer")
         if self.subcommand in (None, "fit") and trainer.max_epochs == 0:
             raise TaggerError("--trainer.max_epochs 0 trains nothing (no checkpoint, no threshold); give 1 or more")
-        name = self._get(self.config, "mlflow").register_model
-        if name is not None:  # else refused by the registry only after the whole fit
-            check_model_name(name, "--mlflow.register_model")
+        tracking = self._get(self.config, "mlflow")
+        if tracking.register_model is not None:  # else refused by the registry only after the whole fit
+            check_model_name(tracking.register_model, "--mlflow.register_model")
+        if tracking.tracking_uri is not None and self.subcommand in (None, "fit"):
+            # else MLflow retries an unreachable database for minutes. Optuna comes with tune's check: only here
+            from tagger.tune.storage import check_database
+
+            check_database(tracking.tracking_uri, "--mlflow.tracking_uri")
         folder = Path(trainer.default_root_dir or os.getcwd()).absolute()
         if self.subcommand is not None and (reason := unwritable(folder)):  # else a traceback after loading data
             raise TaggerError(
@@ -86,6 +144,12 @@ class TaggerCLI(LightningCLI):
             ) from None
         if mlflow_logger is not None:
             trainer.callbacks.append(LogBestModel(tracking, mlflow_logger))
+        precision, net = str(trainer.precision), type(self.model.net)
+        if "bf16" in precision and features_of(net) == "tfidf" and isinstance(trainer.accelerator, CPUAccelerator):
+            raise TaggerError(
+                f"--trainer.precision {precision}: {net.__name__} multiplies sparse TF-IDF rows, which torch cannot "
+                "do in bfloat16 on the CPU; leave --trainer.precision unset (32-true) for this config"
+            )
         return trainer
 
     def _run_name(self) -> str:
@@ -138,10 +202,12 @@ class TaggerCLI(LightningCLI):
         best = getattr(self.trainer.checkpoint_callback, "best_model_path", "") or "none saved"
         threshold = self.model.threshold.cpu().numpy()
         line = f"best checkpoint: {best}; threshold {float(threshold.mean()):.4f}"
-        if self.datamodule.train_on == "train":  # else validation projects were trained on
+        if self.datamodule.train_on == "train":
             probs, targets = predict_split(self.model, self.datamodule.dataloader("val"))
             f1 = score(targets, probs, threshold, self.datamodule.classes)["overall"]["f1"]
             line += f"; validation macro F1 {f1:.4f}"
+        else:  # the validation projects were trained on: their score says nothing
+            line += f"; trained on {self.datamodule.train_on}"
         print(line, flush=True)
 
     def after_test(self) -> None:
@@ -155,19 +221,29 @@ class TaggerCLI(LightningCLI):
 
 
 def cli_main(args: list[str] | None = None, **kwargs) -> TaggerCLI:
-    return TaggerCLI(TaggerModule, TaggerDataModule, args=args, **kwargs)
+    with quiet(), disk_full_reported():
+        return TaggerCLI(TaggerModule, TaggerDataModule, args=args, **kwargs)
+
+
+@contextmanager
+def disk_full_reported() -> Iterator[None]:
+    """A full disk while writing checkpoints or logs ends in one line naming the folder. The checkpoints already
+    saved stay whole (Lightning writes a new best before it removes the old one; the threshold is written
+    atomically), so the line says where they are."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        folder = Path(err.filename).parent if err.filename else Path.cwd()
+        saved = sorted(str(p) for p in folder.glob("*.ckpt"))
+        kept = f"; saved so far: {', '.join(saved)}" if saved else ""
+        raise TaggerError(
+            f"no space left on the device of {folder}; free some or give another --trainer.default_root_dir{kept}"
+        ) from None
 
 
 def build(args: list[str], **kwargs) -> TaggerCLI:
     """Datamodule, model and trainer exactly as `fit` builds them, not run; a bad argument raises
     (ArgumentError) instead of exiting, so the caller can say which input is wrong."""
     return cli_main(args, run=False, save_config_callback=None, parser_kwargs={"exit_on_error": False}, **kwargs)
-
-
-def main() -> None:
-    with reported():
-        cli_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,41 @@
+"""`python -m tagger.cli fit|validate|test --config configs/cnn.yaml` (the console script `tagger`).
+
+The entry point only: --help, --version and a missing or unknown subcommand are answered before Lightning is
+imported (tagger.commandline); the LightningCLI wiring is tagger.fit_cli, whose names this module also gives.
+"""
+
+import sys
+from typing import Any
+
+from tagger.commandline import KeptAnswers, called_as
+from tagger.errors import reported
+
+KEPT = KeptAnswers("tagger.cli", ("tagger", "python -m tagger.cli"), ("fit", "validate", "test"))
+
+
+def __getattr__(name: str) -> Any:
+    """TaggerCLI, cli_main and build on first use: they import Lightning and torch, which --help should not pay
+    for."""
+    if name in ("TaggerCLI", "cli_main", "build"):
+        from tagger import fit_cli
+
+        return getattr(fit_cli, name)
+    raise AttributeError(f"module 'tagger.cli' has no attribute {name!r}")
+
+
+def run(argv: list[str], program: str) -> None:
+    """The real command line: LightningCLI's parser, then the subcommand."""
+    from tagger.fit_cli import cli_main  # Lightning, torch
+
+    with reported():
+        cli_main(argv, parser_kwargs={"prog": program})
+
+
+def main() -> None:
+    program = called_as("tagger.cli", __file__)
+    KEPT.answer(sys.argv[1:], program)
+    run(sys.argv[1:], program)
+
+
+if __name__ == "__main__":
+    main()
