@@ -1,4 +1,5 @@
-"""`python -m tagger.baseline`: TF-IDF + one-vs-rest logistic regression on fit's data and split.
+"""The baseline model (`python -m tagger.baseline` fits it): TF-IDF + one-vs-rest logistic regression on fit's data
+and split.
 
 The yardstick a network has to beat: same labels, cleaned texts and seeded split as `tagger.cli fit`, one global
 threshold tuned on the validation split, scored on the test split. The model is saved as arrays and JSON in one
@@ -6,7 +7,6 @@ threshold tuned on the validation split, scored on the test split. The model is 
 """
 
 import json
-import sys
 import time
 import zipfile
 import zlib
@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from jsonargparse import ArgumentParser
-from jsonargparse.typing import PositiveFloat
 from scipy.sparse import hstack
 from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -28,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Corpus, TaggerDataModule
 from tagger.data.features import TfidfFeatures, TfidfSettings, rebuild, settings_of, terms_of
-from tagger.errors import TaggerError, reported
+from tagger.errors import TaggerError
 from tagger.files import atomic
 from tagger.metrics import best_threshold, score
 from tagger.tagging import TaggingModel
@@ -208,7 +206,9 @@ def report(trained: Trained, corpus: Corpus) -> dict:
     """tagger.evaluate's report for the test split at the tuned threshold, plus how it was tuned and the fit time."""
     rows = corpus.splits["test"]
     probs = trained.pipeline.predict_proba([corpus.texts[i] for i in rows])
+    absent = [c for c, n in zip(corpus.classes, corpus.y[rows].sum(0), strict=True) if n == 0]
     return score(corpus.y[rows], probs, trained.model.threshold, corpus.classes) | {
+        "absent_classes": absent,
         "threshold": trained.model.threshold,
         "threshold_split": trained.model.threshold_split,
         "train_seconds": round(trained.seconds, 2),
@@ -223,26 +223,3 @@ def yardstick(dm: TaggerDataModule) -> dict:
     except TaggerError as err:
         return {"error": str(err)}
     return {"overall": figures["overall"], "threshold": figures["threshold"]}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m tagger.baseline", description=__doc__)
-    # fit's own data options (those that shape the corpus), so the two cannot drift apart
-    skip = {"features", "level", "batch_size", "bucketing", "num_workers"}
-    parser.add_class_arguments(TaggerDataModule, "data", skip=skip, fail_untyped=False, sub_configs=True)
-    parser.add_argument("--C", type=PositiveFloat, default=DEFAULT_C, help="inverse L2 regularisation strength")
-    parser.add_argument(
-        "--threshold-split", type=ThresholdSplit, default="val", help="split the decision threshold is tuned on"
-    )
-    parser.add_argument("--output", type=Path, default=Path("baseline.npz"), help="where the model is saved")
-    args = parser.parse_args(argv)
-    with reported():
-        dm = parser.instantiate(args).data
-        trained = train(dm, args.C, args.threshold_split)
-        trained.model.save(args.output)
-        print(json.dumps(report(trained, dm.corpus), indent=2))
-        print(f"tagger: baseline saved to {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

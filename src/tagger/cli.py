@@ -32,7 +32,7 @@ def run(argv: list[str], program: str) -> None:
 
 
 def main() -> None:
-    program = called_as("tagger.cli", __file__)
+    program = called_as("tagger.cli")
     KEPT.answer(sys.argv[1:], program)
     run(sys.argv[1:], program)
 

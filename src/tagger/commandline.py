@@ -8,7 +8,6 @@ tests/test_startup.py checks that they still equal what the real parsers print),
 the libraries that shaped them are the ones installed. Anything else goes to the real parser.
 """
 
-import argparse
 import contextlib
 import io
 import json
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from pathlib import Path
+
+from jsonargparse import DefaultHelpFormatter
 
 HELP_WIDTH = 100  # the real parsers format at this width whatever the terminal, so that a kept copy equals them
 SHAPED_BY = ("jsonargparse", "lightning", "torch")  # the libraries whose classes and formatter shape the texts
@@ -39,17 +40,20 @@ def version_text() -> str:
     return f"%(prog)s {package_version()}"
 
 
-def called_as(module: str, path: str) -> str:
-    """The name a user typed: ``python -m tagger.X`` when the module ran as a script, else the script's name
-    (``tagger``, ``tagger-baseline``)."""
+def called_as(module: str) -> str:
+    """The name a user typed: ``python -m tagger.X`` when the module (or a package's __main__) ran as the script,
+    else the script's name (``tagger``, ``tagger-baseline``)."""
     program = sys.argv[0] if sys.argv and sys.argv[0] else module
-    if Path(program).resolve() == Path(path).resolve():
+    ran = Path(program).with_suffix("").parts
+    ran = ran[:-1] if ran[-1:] == ("__main__",) else ran
+    names = tuple(module.split("."))
+    if program.endswith(".py") and ran[-len(names) :] == names:
         return f"python -m {module}"
     return Path(program).name
 
 
-class FixedWidthFormatter(argparse.HelpFormatter):
-    """Mixed into a parser's formatter: lines of HELP_WIDTH, whatever the terminal."""
+class HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help, in lines of HELP_WIDTH whatever the terminal."""
 
     def __init__(self, prog: str, **kwargs) -> None:
         super().__init__(prog, **{**kwargs, "width": HELP_WIDTH})

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from jsonargparse import DefaultHelpFormatter
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
@@ -19,7 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 from tagger.callbacks import ThresholdTuner, predict_split
-from tagger.commandline import FixedWidthFormatter, version_text
+from tagger.commandline import HelpFormatter, version_text
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError
 from tagger.files import unwritable
@@ -41,10 +40,6 @@ QUIET = (
     "The number of training batches",
 )
 QUIET_INFO = ("💡 Tip",)  # Lightning's advertisements for its cloud services
-
-
-class HelpFormatter(FixedWidthFormatter, DefaultHelpFormatter):
-    """jsonargparse's help, at the fixed width of the answers tagger.commandline keeps."""
 
 
 class RedactingParser(LightningArgumentParser):
@@ -227,23 +222,25 @@ def cli_main(args: list[str] | None = None, **kwargs) -> TaggerCLI:
 
 @contextmanager
 def disk_full_reported() -> Iterator[None]:
-    """A full disk while writing checkpoints or logs ends in one line naming the folder. The checkpoints already
-    saved stay whole (Lightning writes a new best before it removes the old one; the threshold is written
-    atomically), so the line says where they are."""
+    """A full disk while writing checkpoints or logs ends in one line naming the folder. Lightning writes a
+    checkpoint to a temporary file and moves it into place: the half-moved one is removed, and the whole ones saved
+    before it are named, to resume from (fit --ckpt_path)."""
     try:
         yield
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
-        folder = Path(err.filename).parent if err.filename else Path.cwd()
-        saved = sorted(str(p) for p in folder.glob("*.ckpt"))
-        kept = f"; saved so far: {', '.join(saved)}" if saved else ""
+        if err.filename2:
+            Path(err.filename2).unlink(missing_ok=True)
+        written = err.filename2 or err.filename
+        if not written:
+            raise TaggerError(
+                "no space left on the device fit writes its logs and checkpoints to; free some or give another "
+                "--trainer.default_root_dir"
+            ) from None
+        folder = Path(written).parent
+        latest = max(folder.glob("*.ckpt"), key=lambda path: path.stat().st_mtime, default=None)
+        resume = f", then resume with fit --ckpt_path {latest}" if latest else ""
         raise TaggerError(
-            f"no space left on the device of {folder}; free some or give another --trainer.default_root_dir{kept}"
+            f"no space left on the device of {folder}; free some or give another --trainer.default_root_dir{resume}"
         ) from None
-
-
-def build(args: list[str], **kwargs) -> TaggerCLI:
-    """Datamodule, model and trainer exactly as `fit` builds them, not run; a bad argument raises
-    (ArgumentError) instead of exiting, so the caller can say which input is wrong."""
-    return cli_main(args, run=False, save_config_callback=None, parser_kwargs={"exit_on_error": False}, **kwargs)
