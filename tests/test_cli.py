@@ -307,7 +307,7 @@ def test_a_full_disk_under_the_checkpoints_is_one_line_naming_the_folder(data_di
         if len(saves) == 1:
             return real_save(self, checkpoint, path, storage_options)
         Path(path).write_bytes(b"half a checkpoint")
-        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpx", str(path))
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpx", None, str(path))  # as shutil.move
 
     monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", fills_the_disk)
     message = one_line_error(monkeypatch, ["fit", *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "4")])

@@ -24,13 +24,14 @@ OUTPUT = Path("baselines") / "baseline.npz"  # git-ignored, removed by `make cle
 
 def __getattr__(name: str) -> Any:
     """The model's names (Baseline, train, yardstick, ...) from tagger.baseline_model on first use: they import
-    torch and scikit-learn, which --help should not pay for."""
-    from tagger import baseline_model
+    torch and scikit-learn, which --help should not pay for. Never a private or dunder name: the import system asks
+    for __path__ on every `from tagger.baseline import ...`."""
+    if not name.startswith("_"):
+        from tagger import baseline_model
 
-    try:
-        return getattr(baseline_model, name)
-    except AttributeError:
-        raise AttributeError(f"module 'tagger.baseline' has no attribute {name!r}") from None
+        if hasattr(baseline_model, name):
+            return getattr(baseline_model, name)
+    raise AttributeError(f"module 'tagger.baseline' has no attribute {name!r}")
 
 
 def run(argv: list[str], program: str) -> None:

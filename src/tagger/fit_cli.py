@@ -33,6 +33,7 @@ from tagger.registry import FitTracking, LogBestModel, check_model_name
 # What every fit would print that says nothing to its user, as tagger.tune quiets its trials; Lightning's other
 # warnings (and all of ours) stay.
 QUIET = (
+    "LightningCLI's args parameter",  # tagger.cli passes the command line (or a test's) explicitly
     "Starting from v1.9.0",  # the default logger's notice: fit logs to CSV (and MLflow), as it says
     r".*LeafSpec",  # a deprecation inside Lightning's own code
     "No positive samples",  # a tag absent from a validation batch: average precision skips it
@@ -60,7 +61,7 @@ class _DropInfo(logging.Filter):
 @contextmanager
 def quiet() -> Iterator[None]:
     """Around a LightningCLI run: without the QUIET warnings and the QUIET_INFO lines."""
-    drop, logger = _DropInfo(), logging.getLogger("lightning.pytorch")
+    drop, logger = _DropInfo(), logging.getLogger("lightning.pytorch.utilities.rank_zero")  # rank_zero_info's
     logger.addFilter(drop)
     with warnings.catch_warnings():
         for message in QUIET:
