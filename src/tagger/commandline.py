@@ -3,9 +3,9 @@ line), ``--version`` from the installed package, and answers kept from the real 
 
 `tagger fit` and `tagger.baseline` build their parsers from Lightning's and the DataModule's classes, which
 takes seconds of imports. Their ``--help`` and their missing or unknown subcommand errors are recorded from the
-real parsers into ``tagger/help/<command>.json`` (``python -m tagger.commandline`` writes them again;
-tests/test_startup.py checks that they still equal what the real parsers print), and answered from there while
-the libraries that shaped them are the ones installed. Anything else goes to the real parser.
+real parsers into ``tagger/help/<command>.json`` (``make help-copies`` writes them again; tests/test_startup.py
+checks that they still equal what the real parsers print), and answered from there while the libraries that
+shaped them are the ones installed. Anything else (a bad option or value) goes to the real parser.
 """
 
 import contextlib
