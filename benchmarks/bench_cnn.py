@@ -2,15 +2,17 @@
 
 Seed lesson's best sizes on the real train split; float32, and bf16 autocast only where the hardware computes in
 bf16 (a CPU with avx512_bf16 or AMX, or a GPU that supports it: elsewhere torch emulates it, minutes per row, and
-the output says it was skipped; --bf16 always times it anyway). Warm-up, then the median of --repeats runs over
---batches batches spread evenly over the epoch; epoch_s and infer_s are those seconds scaled to the whole epoch.
+the output says it was skipped; --bf16 always times it anyway). A warm-up batch, then the median of --repeats runs
+over --batches batches spread evenly over the epoch; epoch_s and infer_s are those seconds scaled to the whole
+epoch. At the seed's sizes one reference batch padded to its longest text takes about a minute of training on 2
+cores, so the default (2 batches, 1 run) is an estimate that answers in minutes; raise both for a firmer figure.
 Rows:
   seed-padding : batches in arrival order, padded to the batch maximum (the seed's loader)
   bucketed     : batches of similar length (tagger's default loader)
 Last line: epoch_s reference=<float32, nn.Conv1d, seed padding> fast=<float32, look-up, bucketed> speedup=<x>
 
-    python benchmarks/bench_cnn.py [--data-dir ../shared/data] [--batches 6] [--repeats 2] [--threads 2]
-    python benchmarks/bench_cnn.py --batches 0 --repeats 3    # whole epochs, as before (half an hour on 2 cores)
+    python benchmarks/bench_cnn.py [--data-dir ../shared/data] [--batches 2] [--repeats 1] [--threads 2]
+    python benchmarks/bench_cnn.py --batches 0 --repeats 3    # whole epochs (over half an hour on 2 cores)
     python benchmarks/bench_cnn.py --device cuda              # on a GPU (bf16 where it supports it)
 """
 
@@ -85,9 +87,9 @@ def autocast(precision: str, device: str):
     return contextlib.nullcontext()
 
 
-def median_time(fn: Callable[[], float], repeats: int) -> float:
-    fn()  # warm-up: allocator, thread pool, first-call paths
-    return statistics.median(fn() for _ in range(repeats))
+def median_time(timed: Callable[[list[Batch]], float], batches: list[Batch], repeats: int) -> float:
+    timed(batches[:1])  # warm-up on one batch: allocator, thread pool, first-call paths
+    return statistics.median(timed(batches) for _ in range(repeats))
 
 
 def spread(batches: list[Batch], count: int) -> list[Batch]:
@@ -101,8 +103,8 @@ def spread(batches: list[Batch], count: int) -> list[Batch]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("TAGGER_DATA_DIR", "../shared/data"))
-    parser.add_argument("--batches", type=int, default=6, help="batches timed per row, spread over the epoch (0: all)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=2, help="batches timed per row, spread over the epoch (0: all)")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda")
     parser.add_argument("--bf16", choices=["auto", "always", "never"], default="auto", help="auto: where native")
@@ -140,10 +142,10 @@ def main(argv: list[str] | None = None) -> None:
                 torch.manual_seed(0)
                 net = partial(CharCNN, impl=impl, **sizes)
                 module = TaggerModule(dm.vocab_size, dm.num_classes, net, dm.class_weights, lr=2e-4).to(args.device)
-                run = partial(train_pass, module, batches, precision, args.device)
-                epoch_s = median_time(run, args.repeats) * scale
-                infer = partial(inference_pass, module, batches, precision, args.device)
-                infer_s = median_time(infer, args.repeats) * scale
+                run = partial(train_pass, module, precision=precision, device=args.device)
+                epoch_s = median_time(run, batches, args.repeats) * scale
+                infer = partial(inference_pass, module, precision=precision, device=args.device)
+                infer_s = median_time(infer, batches, args.repeats) * scale
                 results[impl, loader_name, precision] = epoch_s
                 print(f"{impl:<10} {loader_name:<13} {precision:<9} {epoch_s:>8.2f} {infer_s:>8.2f}", flush=True)
     kernel = results["reference", "bucketed", "float32"] / results["fast", "bucketed", "float32"]
