@@ -2,7 +2,7 @@
 
 Seed lesson's best sizes on the real train split; float32, and bf16 autocast only where the hardware computes in
 bf16 (a CPU with avx512_bf16 or AMX, or a GPU that supports it: elsewhere torch emulates it, minutes per row, and
-the output says it was skipped; --bf16 always times it anyway). A warm-up batch, then the median of --repeats runs
+the output says it was skipped; --bf16 always times it anyway). A warm-up on a few texts, then the median of --repeats runs
 over --batches batches spread evenly over the epoch; epoch_s and infer_s are those seconds scaled to the whole
 epoch. At the seed's sizes one reference batch padded to its longest text takes about a minute of training on 2
 cores, so the default (2 batches, 1 run) is an estimate that answers in minutes; raise both for a firmer figure.
@@ -88,7 +88,7 @@ def autocast(precision: str, device: str):
 
 
 def median_time(timed: Callable[[list[Batch]], float], batches: list[Batch], repeats: int) -> float:
-    timed(batches[:1])  # warm-up on one batch: allocator, thread pool, first-call paths
+    timed([(tokens[:8], targets[:8]) for tokens, targets in batches[:1]])  # warm-up: thread pool, first calls
     return statistics.median(timed(batches) for _ in range(repeats))
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from jsonargparse.typing import PositiveFloat
 
-from tagger.commandline import HelpFormatter, KeptAnswers, called_as, version_text
+from tagger.commandline import KeptAnswers, called_as, version_text
 from tagger.errors import TaggerError, reported
 from tagger.files import unwritable
+from tagger.help_formatter import HelpFormatter
 
 KEPT = KeptAnswers("tagger.baseline", ("tagger-baseline", "python -m tagger.baseline"))
 OUTPUT = Path("baselines") / "baseline.npz"  # git-ignored, removed by `make clean`, as fit's lightning_logs/

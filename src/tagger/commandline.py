@@ -18,9 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from pathlib import Path
 
-from jsonargparse import DefaultHelpFormatter
-
-HELP_WIDTH = 100  # the real parsers format at this width whatever the terminal, so that a kept copy equals them
+HELP_WIDTH = 100  # the real parsers' width whatever the terminal (tagger.help_formatter): the copies equal them
 SHAPED_BY = ("jsonargparse", "lightning", "torch")  # the libraries whose classes and formatter shape the texts
 UNKNOWN = "UNKNOWN-SUBCOMMAND"  # stands for the word given in the kept "invalid choice" error
 HELP = ("-h", "--help")
@@ -50,13 +48,6 @@ def called_as(module: str) -> str:
     if program.endswith(".py") and ran[-len(names) :] == names:
         return f"python -m {module}"
     return Path(program).name
-
-
-class HelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's help, in lines of HELP_WIDTH whatever the terminal."""
-
-    def __init__(self, prog: str, **kwargs) -> None:
-        super().__init__(prog, **{**kwargs, "width": HELP_WIDTH})
 
 
 def _shaped_by() -> dict[str, str]:

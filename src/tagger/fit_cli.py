@@ -18,10 +18,11 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 from tagger.callbacks import ThresholdTuner, predict_split
-from tagger.commandline import HelpFormatter, version_text
+from tagger.commandline import version_text
 from tagger.data.datamodule import TaggerDataModule, encoder_from_state
 from tagger.errors import TaggerError
 from tagger.files import unwritable
+from tagger.help_formatter import HelpFormatter
 from tagger.lineage import lineage
 from tagger.loading import check_tuned
 from tagger.metrics import score
