@@ -2,10 +2,11 @@
 
 Seed lesson's best sizes on the real train split; float32, and bf16 autocast only where the hardware computes in
 bf16 (a CPU with avx512_bf16 or AMX, or a GPU that supports it: elsewhere torch emulates it, minutes per row, and
-the output says it was skipped; --bf16 always times it anyway). A warm-up on a few texts, then the median of --repeats runs
-over --batches batches spread evenly over the epoch; epoch_s and infer_s are those seconds scaled to the whole
-epoch. At the seed's sizes one reference batch padded to its longest text takes about a minute of training on 2
-cores, so the default (2 batches, 1 run) is an estimate that answers in minutes; raise both for a firmer figure.
+the output says it was skipped; --bf16 always times it anyway). A warm-up on a few texts, then the median of
+--repeats runs over --batches batches spread evenly over the epoch; epoch_s and infer_s are those seconds scaled to
+the whole epoch. At the seed's sizes one reference batch padded to its longest text takes about a minute of
+training on 2 cores, so the default (2 batches, 1 run) is an estimate that answers in minutes; raise both for a
+firmer figure.
 Rows:
   seed-padding : batches in arrival order, padded to the batch maximum (the seed's loader)
   bucketed     : batches of similar length (tagger's default loader)
