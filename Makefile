@@ -8,10 +8,10 @@ ifneq ($(wildcard ../shared/data/projects.json),)
 export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: help install test test-fast test-model-env lint format fit tune mlflow-ui dashboard bench clean
+.PHONY: help install test test-fast test-model-env lint format help-copies fit tune mlflow-ui dashboard bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 install: ## create .venv with the CPU build of torch and the package (editable, with dev tools and optuna-dashboard)
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ format: ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+help-copies: ## record again the --help that tagger and tagger-baseline answer without Lightning (after an option change)
+	$(BIN)/python -c "from tagger import baseline, cli; cli.KEPT.write(cli.run); baseline.KEPT.write(baseline.run)"
+
 fit: ## train the seed CNN on the data in TAGGER_DATA_DIR
 	$(BIN)/python -m tagger.cli fit --config configs/cnn.yaml
 
@@ -52,5 +55,5 @@ dashboard: ## optuna-dashboard on the study storage (STORAGE=optuna.journal), at
 bench: ## reference vs fast char-CNN, train epoch and inference, float32 and bf16
 	$(BIN)/python benchmarks/bench_cnn.py
 
-clean: ## remove outputs (logs, checkpoints, studies)
-	rm -rf lightning_logs studies
+clean: ## remove what the commands write by default (logs, checkpoints, studies, baselines, MLflow and Optuna stores)
+	rm -rf lightning_logs studies baselines mlruns mlflow.db optuna.journal optuna.journal.lock

@@ -1,34 +1,59 @@
-"""Start-up time of the command lines: `--help` of tagger.tune, tagger.predict and tagger.evaluate, median of
-5 runs each, in fresh processes (what a user waits for before anything happens).
+"""Start-up time of every console command: `--help` (and `tagger fit --help`), median of --runs fresh processes
+each, wall and CPU seconds (what a user waits for before anything happens; CPU time is what a busy machine
+does not inflate).
 
-    python benchmarks/startup.py [--runs 5]
+    python benchmarks/startup.py [--runs 5] [--src TREE/src ...]
 
-To compare two trees, run it once per tree with PYTHONPATH=<tree>/src.
+With several --src, each source tree (e.g. a main checkout's and a branch's) gets its column, side by side.
+Last line: startup <command>=<median wall s> ... for the first tree.
 """
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
-COMMANDS = ["tagger.tune", "tagger.predict", "tagger.evaluate"]
+COMMANDS = {  # the console script: what it runs
+    "tagger": ["tagger.cli", "--help"],
+    "tagger fit": ["tagger.cli", "fit", "--help"],
+    "tagger-baseline": ["tagger.baseline", "--help"],
+    "tagger-tune": ["tagger.tune", "--help"],
+    "tagger-predict": ["tagger.predict", "--help"],
+    "tagger-evaluate": ["tagger.evaluate", "--help"],
+}
 
 
-def seconds(module: str) -> float:
+def seconds(args: list[str], src: str | None) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one `python -m` process."""
+    env = os.environ | ({"PYTHONPATH": src} if src else {})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", module, "--help"], check=True, capture_output=True)
-    return time.perf_counter() - start
+    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--src", action="append", help="a source tree to time (repeatable); default: as installed")
     args = parser.parse_args()
-    medians = {module: statistics.median(seconds(module) for _ in range(args.runs)) for module in COMMANDS}
-    for module, median in medians.items():
-        print(f"{module:<16} --help  median {median:.2f} s over {args.runs} runs")
-    print("startup " + " ".join(f"{module.split('.')[1]}={median:.2f}" for module, median in medians.items()))
+    trees = args.src or [None]
+    medians = {}
+    for name, command in COMMANDS.items():
+        for tree in trees:
+            runs = [seconds(command, tree) for _ in range(args.runs)]
+            medians[name, tree] = tuple(statistics.median(r[i] for r in runs) for i in (0, 1))
+    print(f"# median of {args.runs} runs, seconds (wall / CPU)")
+    print(f"{'command':<16}" + "".join(f"  {tree or 'installed':>28}" for tree in trees))
+    for name in COMMANDS:
+        cells = (f"{medians[name, t][0]:.2f} / {medians[name, t][1]:.2f}" for t in trees)
+        print(f"{name:<16}" + "".join(f"  {cell:>28}" for cell in cells))
+    print("startup " + " ".join(f"{name.replace(' ', '-')}={medians[name, trees[0]][0]:.2f}" for name in COMMANDS))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def test_the_threshold_is_tuned_on_val_not_on_test(fitted, dm):
 def test_the_command_fits_reports_the_test_split_and_saves(fitted, dm, data_dir, tmp_path, capsys):
     trained, _ = fitted
     output = tmp_path / "model.npz"
-    baseline.main(["--data.data_dir", str(data_dir), "--data.min_tag_freq", str(MIN_TAG_FREQ), "--output", str(output)])
+    args = ["--data.data_dir", str(data_dir), "--data.min_tag_freq", str(MIN_TAG_FREQ), "--output", str(output)]
+    baseline.main([*args, "--json"])
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report["threshold"] == pytest.approx(tuned_on(trained, dm, "val")) and report["threshold_split"] == "val"
@@ -125,6 +126,17 @@ def test_an_output_that_cannot_be_written_is_one_error(fitted, tmp_path):
     trained, _ = fitted
     with pytest.raises(TaggerError, match="cannot write the model"):
         trained.model.save(tmp_path / "no" / "such" / "folder.npz")
+
+
+def test_the_command_prints_evaluate_s_table_and_saves_under_baselines(fitted, dm, data_dir, tmp_path, capsys):
+    """The same per-tag table as tagger.evaluate (not 250 lines of JSON); the model in a git-ignored folder."""
+    baseline.main(["--data.data_dir", str(data_dir), "--data.min_tag_freq", str(MIN_TAG_FREQ)])
+    out, err = capsys.readouterr()
+    figures = baseline.report(fitted[0], dm.corpus)
+    assert out == evaluate.table(figures) + "\n"
+    assert out.splitlines()[0].split() == ["precision", "recall", "f1-score", "support"]
+    assert err.startswith("tagger: baseline saved to baselines/baseline.npz (")
+    assert (tmp_path / "baselines" / "baseline.npz").is_file()
 
 
 def test_a_tag_missing_from_the_train_split_is_refused(data_dir):

@@ -1,12 +1,15 @@
+import errno
 import re
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as L
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, tiny_args
+from conftest import REPO, config_args, tiny_args
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tagger import cli
 from tagger.callbacks import ThresholdTuner
@@ -266,3 +269,77 @@ def test_a_folder_fit_cannot_write_in_is_one_line(data_dir, tmp_path, monkeypatc
     message = str(exit_info.value)
     assert message.startswith(f"tagger: error: cannot write logs and checkpoints in {folder} (")
     assert message.endswith("--trainer.default_root_dir") and "\n" not in message
+
+
+def test_a_fit_prints_no_warning(data_dir, tmp_path, capfd, caplog):
+    """Not jsonargparse's deprecation (our own dump), Lightning's logger notice, tips and deprecations, nor
+    torchmetrics' note on a tag absent from a validation batch."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli_main(["fit", *tiny_args(data_dir, tmp_path)])
+    assert [str(w.message) for w in caught] == []
+    assert "Tip" not in capfd.readouterr().err + caplog.text
+
+
+def test_a_fit_on_train_and_val_says_so_instead_of_scoring_val(data_dir, tmp_path, capsys):
+    """configs/tuned.yaml trains on train+val: a validation F1 there is a perfect score that means nothing."""
+    args = config_args("tuned.yaml", data_dir, tmp_path, "--model.max_iter", "5", "--trainer.max_epochs", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = cli_main(["fit", *args])
+    best = built.trainer.checkpoint_callback.best_model_path
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"best checkpoint: {best}; threshold {built.model.threshold.item():.4f}; trained on train+val"
+    )
+    assert not [w for w in caught if "L-BFGS" not in str(w.message)]  # the capped solve's own warning stays
+
+
+def one_line_error(monkeypatch, argv: list[str]) -> str:
+    monkeypatch.setattr("sys.argv", ["tagger.cli", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    message = str(exit_info.value)
+    assert message.startswith("tagger: error: ") and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "-0.2"])
+def test_a_threshold_outside_0_1_is_refused(data_dir, tmp_path, monkeypatch, value):
+    message = one_line_error(monkeypatch, ["fit", *tiny_args(data_dir, tmp_path), "--threshold.value", value])
+    assert f"--threshold.value {float(value)}: a decision threshold is a probability; give one in (0, 1)" in message
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_bf16_on_sparse_tfidf_rows_is_one_line(data_dir, tmp_path, monkeypatch):
+    args = config_args("linear.yaml", data_dir, tmp_path, "--trainer.precision", "bf16-mixed")
+    message = one_line_error(monkeypatch, ["fit", *args])
+    assert "--trainer.precision bf16-mixed: NgramNet multiplies sparse TF-IDF rows" in message
+
+
+@pytest.mark.timeout(60)  # MLflow alone retries for about 110 s
+def test_an_unreachable_tracking_database_is_one_line_at_once(data_dir, tmp_path, monkeypatch):
+    url = "postgresql://tagger:secret@127.0.0.1:5999/x"  # nothing listens there
+    message = one_line_error(monkeypatch, ["fit", *tiny_args(data_dir, tmp_path), "--mlflow.tracking_uri", url])
+    assert "cannot connect to postgresql://tagger:***@127.0.0.1:5999/x" in message and "secret" not in message
+    assert "--mlflow.tracking_uri" in message
+
+
+def test_a_full_disk_under_the_checkpoints_is_one_line_naming_the_folder(data_dir, tmp_path, monkeypatch):
+    """As a full disk does to Lightning's checkpoint write: the temporary file cannot be moved in whole."""
+    real_save, saves = TorchCheckpointIO.save_checkpoint, []
+
+    def fills_the_disk(self, checkpoint, path, storage_options=None):
+        saves.append(path)
+        if len(saves) == 1:
+            return real_save(self, checkpoint, path, storage_options)
+        Path(path).write_bytes(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpx", None, str(path))  # as shutil.move
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", fills_the_disk)
+    message = one_line_error(monkeypatch, ["fit", *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "4")])
+    first, half = Path(saves[0]), Path(saves[1])
+    assert message == (
+        f"tagger: error: no space left on the device of {first.parent}; free some or give another "
+        f"--trainer.default_root_dir, then resume with fit --ckpt_path {first}"
+    )
+    assert not half.exists() and torch.load(first, weights_only=True)["epoch"] == 0

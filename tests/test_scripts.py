@@ -1,11 +1,12 @@
-"""The console scripts the package installs answer --help, and the quality benchmark without data ends in one
-line."""
+"""The console scripts the package installs answer --help and --version, the quality benchmark without data ends
+in one line, and the Makefile's help and clean."""
 
 import re
 import runpy
 import subprocess
 import sys
 import urllib.error
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ SCRIPTS = ["tagger", "tagger-tune", "tagger-predict", "tagger-evaluate", "tagger
 
 @pytest.mark.integration  # a process of its own
 def test_each_console_script_answers_help():
-    """Started together: two of them import torch for their --help (LightningCLI and the baseline's types)."""
+    """Each usage line and --version names the script as it was called, not `python -m tagger.X`."""
     scripts = [Path(sys.executable).parent / name for name in SCRIPTS]
     if missing := [str(s) for s in scripts if not s.exists()]:
         pytest.fail(f"{missing} not installed; reinstall the package: pip install -e . --no-deps")
@@ -26,7 +27,10 @@ def test_each_console_script_answers_help():
                for s in scripts}  # fmt: skip
     for name, process in running.items():
         out, err = process.communicate(timeout=120)
-        assert process.returncode == 0 and "usage:" in out, (name, err)
+        assert process.returncode == 0 and out.startswith(f"usage: {name} "), (name, err)
+    for script in scripts:
+        done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout) == (0, f"{script.name} {version('tagger')}\n"), done.stderr
 
 
 def test_the_quality_benchmark_without_data_ends_in_one_line(tmp_path, monkeypatch):
@@ -63,3 +67,22 @@ def test_a_crashing_nested_fold_ends_the_benchmark_in_one_line_and_a_failing_sta
         r"'best_config' from 'tagger\.tune\.report'\); no nested lift",
         message,
     )
+
+
+def test_make_help_aligns_every_description():
+    done = subprocess.run(["make", "-s", "-C", str(REPO), "help"], capture_output=True, text=True, check=True)
+    starts = {re.match(r"  \S+ +", line).end() for line in done.stdout.splitlines()}
+    assert len(starts) == 1, done.stdout
+
+
+def test_make_clean_removes_what_the_commands_write_by_default():
+    """fit's lightning_logs, tune's studies, optuna.journal, mlflow.db and mlruns, the baseline's baselines/; all
+    git-ignored, so clean removes nothing of the repository's."""
+    done = subprocess.run(["make", "-n", "-C", str(REPO), "clean"], capture_output=True, text=True, check=True)
+    (command,) = [line for line in done.stdout.splitlines() if line.startswith("rm ")]
+    removed = set(command.split()[2:])
+    default = {"lightning_logs", "studies", "optuna.journal", "optuna.journal.lock", "mlflow.db", "mlruns", "baselines"}
+    assert removed == default
+    paths = [name if "." in name else f"{name}/" for name in sorted(removed)]  # the folders as folders
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", *paths], capture_output=True, text=True)
+    assert ignored.stdout.split() == paths

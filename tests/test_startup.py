@@ -1,19 +1,88 @@
-"""`--help` answers before torch, Lightning, scikit-learn, Optuna or MLflow are imported (they take seconds)."""
+"""`--help`, `--version` and a missing or unknown subcommand answer before torch, Lightning, scikit-learn, Optuna
+or MLflow are imported (they take seconds), in the real `python -m` process; the answers `tagger` and
+`tagger.baseline` keep equal what their real parsers print."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 
+from tagger import baseline, cli
+from tagger.commandline import called_as, package_version
+
 HEAVY = ("torch", "lightning", "sklearn", "optuna", "mlflow")
+COMMANDS = ["tagger.cli", "tagger.tune", "tagger.predict", "tagger.evaluate", "tagger.baseline"]
+FIT_SUBCOMMANDS = ["fit", "validate", "test"]
 
 
-@pytest.mark.parametrize("module", ["tagger.tune", "tagger.predict", "tagger.evaluate"])
-def test_help_imports_none_of_the_heavy_libraries(module):
-    code = (
-        f"import runpy, sys\nsys.argv = [{module!r}, '--help']\n"
-        f"try:\n    runpy.run_module({module!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        f"print('loaded:', sorted(m for m in {HEAVY!r} if m in sys.modules))"
+def imported(stderr: str) -> set[str]:
+    """The top-level packages a `python -X importtime` process imported."""
+    rows = (line.rpartition("|")[2].strip() for line in stderr.splitlines() if line.startswith("import time:"))
+    return {name.split(".")[0] for name in rows}
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "code"),
+    [
+        *((m, ["--help"], 0) for m in ["tagger.tune", "tagger.predict", "tagger.evaluate", "tagger.baseline"]),
+        ("tagger.cli", ["--help"], 0),
+        *(("tagger.cli", [sub, "--help"], 0) for sub in FIT_SUBCOMMANDS),
+        ("tagger.cli", ["fit", "-h"], 0),
+        ("tagger.cli", [], 2),
+        ("tagger.cli", ["fitt", "--trainer.max_epochs", "3"], 2),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_help_and_subcommand_errors_import_none_of_the_heavy_libraries(module, args, code):
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, *args], capture_output=True, text=True, timeout=60
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "usage: python -m" in done.stdout and done.stdout.rstrip().endswith("loaded: []")
+    assert done.returncode == code, done.stderr[-2000:]
+    answer = done.stdout if code == 0 else "".join(done.stderr.partition("\nusage: ")[1:]).lstrip()
+    assert answer.startswith(f"usage: python -m {module} ")
+    assert imported(done.stderr) & set(HEAVY) == set()
+
+
+@pytest.mark.parametrize(
+    "module", ["tagger.cli", "tagger.tune", "tagger.predict", "tagger.evaluate", "tagger.baseline"]
+)
+def test_every_command_tells_its_version_at_once(module):
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, f"python -m {module} {package_version()}\n")
+    assert imported(done.stderr) & set(HEAVY) == set()
+
+
+def test_an_unknown_subcommand_is_named_in_the_kept_error(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.KEPT.answer(["fitt"], "tagger")
+    assert done.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "error: argument subcommand: invalid choice: 'fitt' (choose from 'fit', 'validate', 'test')\n"
+    )
+
+
+@pytest.mark.parametrize("command", [cli, baseline], ids=lambda m: m.__name__)
+def test_the_kept_answers_equal_the_real_parsers(command):
+    """After changing a command's options (or upgrading a library they come from): `make help-copies`. Recorded in
+    a fresh process, as a user's command runs: the help lists the subclasses imported so far."""
+    code = f"import json, sys\nfrom {command.__name__} import KEPT, run\njson.dump(KEPT.record(run), sys.stdout)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True)
+    kept = json.loads(command.KEPT.path.read_text())
+    assert json.loads(done.stdout) == kept, "the kept answers are stale: run `make help-copies`"
+
+
+@pytest.mark.parametrize(
+    ("argv0", "module", "name"),
+    [
+        ("/venv/bin/tagger", "tagger.cli", "tagger"),
+        ("/venv/bin/tagger-baseline", "tagger.baseline", "tagger-baseline"),
+        ("/src/tagger/cli.py", "tagger.cli", "python -m tagger.cli"),
+        ("/src/tagger/tune/__main__.py", "tagger.tune", "python -m tagger.tune"),
+    ],
+)
+def test_the_usage_line_names_the_command_as_it_was_called(monkeypatch, argv0, module, name):
+    monkeypatch.setattr(sys, "argv", [argv0, "--help"])
+    assert called_as(module) == name

@@ -1,242 +1,48 @@
 """`python -m tagger.baseline`: TF-IDF + one-vs-rest logistic regression on fit's data and split.
 
 The yardstick a network has to beat: same labels, cleaned texts and seeded split as `tagger.cli fit`, one global
-threshold tuned on the validation split, scored on the test split. The model is saved as arrays and JSON in one
-.npz (no pickle), which tagger.predict and tagger.evaluate load like a checkpoint.
+threshold tuned on the validation split, scored on the test split (printed as tagger.evaluate's table; --json for
+the whole report). The model is saved as arrays and JSON in one .npz (no pickle), which tagger.predict and
+tagger.evaluate load like a checkpoint.
 """
 
 import json
 import sys
-import time
-import zipfile
-import zlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-import numpy as np
 from jsonargparse import ArgumentParser
 from jsonargparse.typing import PositiveFloat
-from scipy.sparse import hstack
-from scipy.special import expit
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import FeatureUnion, Pipeline
-from threadpoolctl import threadpool_limits
 
-from tagger.data.cleaning import TextCleaning
-from tagger.data.datamodule import Corpus, TaggerDataModule
-from tagger.data.features import TfidfFeatures, TfidfSettings, rebuild, settings_of, terms_of
+from tagger.commandline import KeptAnswers, called_as, version_text
 from tagger.errors import TaggerError, reported
-from tagger.files import atomic
-from tagger.metrics import best_threshold, bootstrap_f1_sd, score
-from tagger.tagging import TaggingModel, check_finite
+from tagger.files import unwritable
+from tagger.help_formatter import HelpFormatter
 
-ThresholdSplit = Literal["val", "train"]
-
-DEFAULT_C = 3.0  # the measured yardstick's regularisation (issue 10's table)
-BOOTSTRAP = 1000  # resamples of the test split behind the yardstick's noise
-# L-BFGS until the largest gradient entry is below this: scikit-learn's default 1e-4 stops up to 0.04 away from
-# the optimum's probabilities on the development data, which moves which projects cross the threshold.
-TOL = 1e-6
-FORMAT = "tagger-baseline/1"
-META = "meta"  # the .npz entry that marks a baseline: JSON as uint8
+KEPT = KeptAnswers("tagger.baseline", ("tagger-baseline", "python -m tagger.baseline"))
+OUTPUT = Path("baselines") / "baseline.npz"  # git-ignored, removed by `make clean`, as fit's lightning_logs/
 
 
-def _json_array(value: object) -> np.ndarray:
-    """JSON as a uint8 array: text that np.load reads back with allow_pickle=False."""
-    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
+def __getattr__(name: str) -> Any:
+    """The model's names (Baseline, train, yardstick, ...) from tagger.baseline_model on first use: they import
+    torch and scikit-learn, which --help should not pay for. Never a private or dunder name: the import system asks
+    for __path__ on every `from tagger.baseline import ...`."""
+    if not name.startswith("_"):
+        from tagger import baseline_model
+
+        if hasattr(baseline_model, name):
+            return getattr(baseline_model, name)
+    raise AttributeError(f"module 'tagger.baseline' has no attribute {name!r}")
 
 
-def _json_value(array: np.ndarray) -> object:
-    return json.loads(array.tobytes().decode())
+def run(argv: list[str], program: str) -> None:
+    """The real command line: the parser built from fit's DataModule, then the fit."""
+    from tagger.baseline_model import DEFAULT_C, ThresholdSplit, report, train  # torch, scikit-learn
+    from tagger.data.datamodule import TaggerDataModule
+    from tagger.evaluate import table
 
-
-def is_npz(path: str | Path) -> bool:
-    """A zip archive of .npy arrays only, as np.savez writes (a torch checkpoint is a zip archive too)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
-    return bool(names) and all(name.endswith(".npy") for name in names)
-
-
-@dataclass
-class Baseline(TaggingModel):
-    """Fitted TF-IDF vectorizers and one logistic regression per tag, held as plain arrays."""
-
-    vectorizers: dict[str, TfidfVectorizer]  # in the order of the feature columns
-    coef: np.ndarray  # (C, F)
-    intercept: np.ndarray  # (C,)
-    classes: list[str]
-    threshold: float
-    cleaning: TextCleaning
-    label_mapping: dict
-    C: float
-    split_seed: int
-    threshold_split: ThresholdSplit
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        if not texts:  # scikit-learn refuses an empty batch; predict gets nothing on empty stdin
-            return np.zeros((0, len(self.classes)))
-        cleaned = [self.cleaning(t) for t in texts]
-        features = hstack([v.transform(cleaned) for v in self.vectorizers.values()]).tocsr()  # (N, F)
-        return expit(features @ self.coef.T + self.intercept)  # (N, C), as LogisticRegression.predict_proba
-
-    def save(self, path: str | Path) -> None:
-        meta = {
-            "format": FORMAT,
-            "classes": self.classes,
-            "threshold": self.threshold,
-            "cleaning": asdict(self.cleaning),
-            "label_mapping": self.label_mapping,
-            "features": {name: settings_of(v) for name, v in self.vectorizers.items()},
-            "C": self.C,
-            "split_seed": self.split_seed,
-            "threshold_split": self.threshold_split,
-        }
-        arrays = {META: _json_array(meta), "coef": self.coef, "intercept": self.intercept}
-        for name, v in self.vectorizers.items():
-            arrays[f"{name}.terms"] = _json_array(terms_of(v))
-            arrays[f"{name}.idf"] = v.idf_
-        try:
-            with atomic(Path(path)) as part, open(part, "wb") as file:  # np.savez would add .npz to a path
-                np.savez_compressed(file, **arrays)
-        except OSError as err:
-            raise TaggerError(f"--output {path}: cannot write the model ({err.strerror})") from None
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Baseline":
-        """Read a file written by save; arrays and JSON only (allow_pickle=False)."""
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                meta = _json_value(arrays[META]) if META in arrays.files else None
-                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                    raise TaggerError(
-                        f"{path}: an .npz without {FORMAT} metadata; use a file written by tagger.baseline"
-                    )
-                vectorizers = {
-                    name: rebuild(settings, _json_value(arrays[f"{name}.terms"]), arrays[f"{name}.idf"])
-                    for name, settings in meta["features"].items()
-                }
-                model = cls(
-                    vectorizers=vectorizers,
-                    coef=arrays["coef"],
-                    intercept=arrays["intercept"],
-                    classes=list(meta["classes"]),
-                    threshold=float(meta["threshold"]),
-                    cleaning=TextCleaning(**meta["cleaning"]),
-                    label_mapping=meta["label_mapping"],
-                    C=meta["C"],
-                    split_seed=meta["split_seed"],
-                    threshold_split=meta["threshold_split"],
-                )
-        except FileNotFoundError:
-            raise TaggerError(f"{path}: model file not found") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error) as err:
-            raise TaggerError(f"{path}: not a readable tagger baseline ({type(err).__name__}: {err})") from None
-        features = sum(len(v.vocabulary_) for v in vectorizers.values())
-        if model.coef.shape != (len(model.classes), features) or model.intercept.shape != (len(model.classes),):
-            raise TaggerError(
-                f"{path}: coefficients {model.coef.shape} and intercepts {model.intercept.shape} do not fit "
-                f"{len(model.classes)} tags and {features} features; use a file written by tagger.baseline"
-            )
-        idf = {f"{name}.idf": v.idf_ for name, v in vectorizers.items()}
-        check_finite(path, {"coef": model.coef, "intercept": model.intercept, "threshold": model.threshold} | idf)
-        return model
-
-
-@dataclass
-class Trained:
-    """The fitted pipeline (what the report scores), the model it exports, and the fit's wall time."""
-
-    pipeline: Pipeline
-    model: Baseline
-    seconds: float
-
-
-def fit_pipeline(texts: list[str], y: np.ndarray, tfidf: TfidfSettings, C: float) -> Pipeline:
-    """TF-IDF features and one logistic regression per tag (balanced class weights), fitted on ``texts``.
-
-    The features are fitted as fit's are (TfidfFeatures.fit): settings that leave no n-gram end in one line.
-    """
-    features = TfidfFeatures.fit(texts, tfidf)
-    classifier = OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", tol=TOL, max_iter=1000))
-    # L-BFGS calls BLAS on vectors of one coefficient per feature: threads cost more than they save there
-    # (one thread fits the development data in about 1 s, two threads on two busy cores in about 15 s).
-    with threadpool_limits(limits=1, user_api="blas"):
-        classifier.fit(features.transform(texts), y)
-    return Pipeline([("features", FeatureUnion(list(features.vectorizers.items()))), ("classifier", classifier)])
-
-
-def train(dm: TaggerDataModule, C: float, threshold_split: ThresholdSplit) -> Trained:
-    """Fit on the train split (the n-grams of ``--data.tfidf``), tune one global threshold on ``threshold_split``
-    (never on test)."""
-    corpus = dm.corpus
-    split = {name: ([corpus.texts[i] for i in rows], corpus.y[rows]) for name, rows in corpus.splits.items()}
-    texts, y = split["train"]
-    constant = [c for c, n in zip(corpus.classes, y.sum(0), strict=True) if n in (0, len(y))]
-    if constant:  # one-vs-rest would fit a constant instead of a logistic regression
-        raise TaggerError(
-            f"tags {', '.join(constant)} are on no (or every) project of the train split; raise --data.min_tag_freq"
-        )
-    start = time.perf_counter()
-    pipeline = fit_pipeline(texts, y, dm.tfidf, C)
-    seconds = time.perf_counter() - start
-    threshold = best_threshold(split[threshold_split][1], pipeline.predict_proba(split[threshold_split][0]))
-    return Trained(pipeline, _export(pipeline, dm, threshold, C, threshold_split), seconds)
-
-
-def _export(
-    pipeline: Pipeline, dm: TaggerDataModule, threshold: float, C: float, threshold_split: ThresholdSplit
-) -> Baseline:
-    estimators = pipeline["classifier"].estimators_
-    return Baseline(
-        vectorizers=dict(pipeline["features"].transformer_list),
-        coef=np.vstack([e.coef_ for e in estimators]),
-        intercept=np.concatenate([e.intercept_ for e in estimators]),
-        classes=list(dm.classes),
-        threshold=threshold,
-        cleaning=dm.cleaning,
-        label_mapping=dm.label_mapping,
-        C=C,
-        split_seed=dm.seed,
-        threshold_split=threshold_split,
-    )
-
-
-def report(trained: Trained, corpus: Corpus) -> dict:
-    """tagger.evaluate's report for the test split at the tuned threshold, plus how it was tuned and the fit time."""
-    rows = corpus.splits["test"]
-    probs = trained.pipeline.predict_proba([corpus.texts[i] for i in rows])
-    return score(corpus.y[rows], probs, trained.model.threshold, corpus.classes) | {
-        "threshold": trained.model.threshold,
-        "threshold_split": trained.model.threshold_split,
-        "train_seconds": round(trained.seconds, 2),
-    }
-
-
-def yardstick(dm: TaggerDataModule) -> dict:
-    """The baseline's overall test figures on a DataModule's data and split (threshold on val), or why it cannot
-    be fitted there (a tag on every train project, say): what every study's summary compares with."""
-    try:
-        trained = train(dm, C=DEFAULT_C, threshold_split="val")
-    except TaggerError as err:
-        return {"error": str(err)}
-    figures, rows = report(trained, dm.corpus), dm.corpus.splits["test"]
-    predicted = trained.pipeline.predict_proba([dm.corpus.texts[i] for i in rows]) >= trained.model.threshold
-    return {
-        "overall": figures["overall"],
-        "threshold": figures["threshold"],
-        "test_f1_bootstrap_sd": bootstrap_f1_sd(dm.corpus.y[rows], predicted, BOOTSTRAP),  # the split's own noise
-        "bootstrap": {"resamples": BOOTSTRAP, "rows": len(rows)},
-    }
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m tagger.baseline", description=__doc__)
+    parser = ArgumentParser(prog=program, description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=version_text())
     # fit's own data options (those that shape the corpus), so the two cannot drift apart
     skip = {"features", "level", "batch_size", "bucketing", "num_workers"}
     parser.add_class_arguments(TaggerDataModule, "data", skip=skip, fail_untyped=False, sub_configs=True)
@@ -244,14 +50,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threshold-split", type=ThresholdSplit, default="val", help="split the decision threshold is tuned on"
     )
-    parser.add_argument("--output", type=Path, default=Path("baseline.npz"), help="where the model is saved")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="where the model is saved (its folder is made)")
+    parser.add_argument("--json", action="store_true", help="print the whole report as JSON instead of the table")
     args = parser.parse_args(argv)
     with reported():
+        if reason := unwritable(args.output.parent):  # before the fit, not after it
+            raise TaggerError(f"--output {args.output}: cannot write in {args.output.parent} ({reason})")
         dm = parser.instantiate(args).data
         trained = train(dm, args.C, args.threshold_split)
         trained.model.save(args.output)
-        print(json.dumps(report(trained, dm.corpus), indent=2))
+        figures = report(trained, dm.corpus)
+        print(json.dumps(figures, indent=2) if args.json else table(figures))
         print(f"tagger: baseline saved to {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    program = called_as("tagger.baseline")
+    KEPT.answer(argv, program)
+    run(argv, program)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """ThresholdTuner: after fit, restore the best weights and pick the decision threshold."""
 
+from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as L
 import numpy as np
 import torch
 
+from tagger.errors import TaggerError
+from tagger.files import atomic
 from tagger.metrics import best_threshold, class_thresholds
 from tagger.module import THRESHOLD_TUNED
 
@@ -41,6 +44,8 @@ class ThresholdTuner(L.Callback):
         min_positives: int = 10,
         value: float | None = None,
     ):
+        if value is not None and not 0 < value < 1:  # else a checkpoint that tags nothing (or everything)
+            raise TaggerError(f"--threshold.value {value}: a decision threshold is a probability; give one in (0, 1)")
         self.split = split
         self.per_class = per_class
         self.min_positives = min_positives
@@ -74,7 +79,8 @@ class ThresholdTuner(L.Callback):
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
                 ckpt["state_dict"]["threshold"] = pl_module.threshold.detach().cpu().clone()
                 ckpt[THRESHOLD_TUNED] = True
-                torch.save(ckpt, path)
+                with atomic(Path(path)) as part:  # a full disk leaves the saved checkpoint whole
+                    torch.save(ckpt, part)
         for logger in trainer.loggers:
             logger.log_metrics({"threshold": float(np.mean(self.threshold))}, step=trainer.global_step)
 

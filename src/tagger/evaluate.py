@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from tagger.commandline import called_as, version_text
 from tagger.errors import TaggerError, reported
 from tagger.files import write_atomic
 from tagger.predict import MODEL_HELP
@@ -46,7 +47,8 @@ def table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tagger.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog=called_as("tagger.evaluate"), description=__doc__)
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--projects", type=Path, help="labelled projects.json-format file")

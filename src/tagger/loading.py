@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tagger.baseline import Baseline, is_npz
+from tagger.baseline_model import Baseline, is_npz
 from tagger.data.cleaning import TextCleaning
 from tagger.data.datamodule import Encoder, TaggerDataModule, encoder_from_state
 from tagger.data.pretrained_tokens import PretrainedTokens

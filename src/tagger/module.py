@@ -223,7 +223,9 @@ class TaggerModule(L.LightningModule):
         _, probs = self._step(batch, "val")
         self.val_f1(probs, batch[1].int())
         self.val_ap(probs, batch[1].int())
-        self.log("val/f1", self.val_f1, on_epoch=True, on_step=False, prog_bar=True)
+        # off the progress bar when the validation projects are trained on (train_on train+val): a perfect score
+        shown = getattr(self.trainer.datamodule, "train_on", "train") == "train"
+        self.log("val/f1", self.val_f1, on_epoch=True, on_step=False, prog_bar=shown)
         self.log("val/ap", self.val_ap, on_epoch=True, on_step=False)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

@@ -15,6 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
+from tagger.commandline import called_as, version_text
 from tagger.errors import TaggerError, reported
 from tagger.files import atomic, unwritable
 
@@ -245,7 +246,8 @@ def batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tagger.predict", description=__doc__)
+    parser = argparse.ArgumentParser(prog=called_as("tagger.predict"), description=__doc__)
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--input", type=Path, metavar="FILE", help=INPUT_HELP)
     parser.add_argument("--output", type=Path, metavar="FILE", help=OUTPUT_HELP)

@@ -15,6 +15,7 @@ from typing import Literal
 from jsonargparse import ArgumentParser
 from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 
+from tagger.commandline import called_as, version_text
 from tagger.tune.objectives import Budget, Pick, parse_objectives
 
 
@@ -103,12 +104,13 @@ def _flag(name: str) -> str:
 def parser() -> ArgumentParser:
     """The tuning options, each from its TuneOptions field (type, default, help)."""
     parser = ArgumentParser(
-        prog="python -m tagger.tune",
+        prog=called_as("tagger.tune"),
         description="An Optuna study over tagger's fit config. Every other argument is the fit config's own, as "
         "`python -m tagger.cli fit` takes it: --config FILE (default: the shipped configs/cnn.yaml), --trainer.*, "
         "--model.*, --data.* (e.g. --trainer.max_epochs 30).",
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=version_text())
     for spec in fields(TuneOptions):
         if spec.type is bool:
             parser.add_argument(_flag(spec.name), action="store_true", help=spec.metadata["help"])
@@ -124,8 +126,9 @@ def parser() -> ArgumentParser:
 
 def split(argv: list[str]) -> tuple[list[str], list[str]]:
     """The tuning options' arguments, and the rest (the fit config's) as given."""
-    names = {_flag(spec.name) for spec in fields(TuneOptions)} | {"-h", "--help"}
-    flags = {_flag(spec.name) for spec in fields(TuneOptions) if spec.type is bool} | {"-h", "--help"}
+    own = {"-h", "--help", "--version"}
+    names = {_flag(spec.name) for spec in fields(TuneOptions)} | own
+    flags = {_flag(spec.name) for spec in fields(TuneOptions) if spec.type is bool} | own
     tune, fit, rest = [], [], list(argv)
     while rest:
         arg = rest.pop(0)
