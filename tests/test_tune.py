@@ -235,6 +235,40 @@ def test_no_fold_is_scored_at_a_threshold_tuned_on_its_own_predictions():
     assert per_tag[0] == pytest.approx(2 / 3)  # per-tag thresholds come from the other folds too
 
 
+class PruneFromStep:
+    """A pruner that prunes every trial once it has reported this step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= self.step
+
+
+def test_a_cross_validated_trial_is_never_pruned_after_its_last_fold(tmp_path):
+    """Both folds ran: pruning the trial then saves nothing and loses its out-of-fold F1. The folds' predictions
+    are saved already (as for a retried trial), so nothing is fitted here."""
+    from types import SimpleNamespace
+
+    from tagger.tune.objective import TrialPlan, cross_validated
+    from tagger.tune.record import TrialRecord
+
+    rng = np.random.default_rng(0)
+    for fold in range(2):
+        (tmp_path / f"fold_{fold}").mkdir()
+        y = rng.integers(0, 2, (20, 3))
+        p = np.clip(y * 0.6 + rng.random((20, 3)) * 0.5, 0, 1)
+        arrays = {"val_p": p, "val_y": y, "test_p": p, "test_y": y, "val_ap": 0.5, "classes": np.array(["a", "b", "c"])}
+        np.savez(tmp_path / f"fold_{fold}" / "predictions.npz", **arrays)
+    study = optuna.create_study(direction="maximize", pruner=PruneFromStep(1))
+    trial = study.ask()
+    run = SimpleNamespace(part_dir=lambda part: tmp_path / part, record=TrialRecord())
+    cross_validated(trial, TrialPlan([], {}, parser=None, config={}, cv=2), run, {})
+    assert 0 < run.record.metrics["val_f1"] <= 1 and "val_f1_fold1" in run.record.metrics
+    with pytest.raises(optuna.TrialPruned, match="after fold 1"):  # before the last fold, it still prunes
+        cross_validated(study.ask(), TrialPlan([], {}, parser=None, config={}, cv=3), run, {})
+
+
 def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(data_dir, tmp_path, monkeypatch):
     from tagger.tune import objective
     from tagger.tune.interrupt import TrialInterrupted
