@@ -379,6 +379,14 @@ def test_a_truncated_journal_line_is_named_with_the_fix(data_dir, tmp_path):
     assert journal.read_text().endswith('"tr')  # left as it was
 
 
+@pytest.mark.parametrize("record", ['{"op_code": 99, "worker_id": "w"}', "[6]"])
+def test_a_journal_record_optuna_cannot_apply_is_named_with_its_line(data_dir, tmp_path, record):
+    journal = tmp_path / "s.journal"
+    journal.write_text('{"op_code": 0, "worker_id": "w", "study_name": "t", "directions": [1]}\n' + record + "\n")
+    with pytest.raises(TaggerError, match=r"journal file .*s.journal, line 2, is not a record this Optuna"):
+        run_study(replace(tune_options(tmp_path, SPACE), storage=f"journal:{journal}"), tiny_args(data_dir, tmp_path))
+
+
 def test_an_unwritable_output_folder_is_refused_before_any_trial(data_dir, tmp_path):
     (tmp_path / "a-file").write_text("")  # not a folder, even for root
     options = replace(tune_options(tmp_path, SPACE), output_dir=str(tmp_path / "a-file" / "out"))

@@ -17,6 +17,7 @@ import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal._storage import JournalOperation  # the journal's format: its record kinds
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
@@ -143,8 +144,9 @@ def make_storage(
 
 
 def check_journal(path: Path) -> None:
-    """Every line of a journal file is one JSON record. Optuna skips a truncated last line (a process killed while
-    writing it) and appends after it, which corrupts the file for good: stop before that, naming the fix."""
+    """Every line of a journal file is one JSON record of a kind Optuna knows. Optuna skips a truncated last line (a
+    process killed while writing it, or a full disk) and appends after it, which corrupts the file for good: stop
+    before that, naming the fix."""
     if not path.exists():
         return
     lock = JournalFileSymlinkLock(str(path))  # Optuna's own: a line another worker is writing is not cut off
@@ -154,19 +156,25 @@ def check_journal(path: Path) -> None:
     finally:
         lock.release()
     for number, line in enumerate(lines, start=1):
-        truncated = number == len(lines) and line
+        if not line:
+            continue
+        if number == len(lines):  # not ended by a newline
+            raise TaggerError(
+                f"journal file {path} ends in a truncated line {number} (a process was killed while writing it); "
+                f"remove that line (e.g. sed -i '$ d' {path}) and rerun: the trial it belonged to is retried"
+            )
         try:
-            if line and not truncated:
-                json.loads(line)
+            record = json.loads(line)
         except ValueError:
             raise TaggerError(
                 f"journal file {path}, line {number}, is not a valid record; restore the file from a copy, or start "
                 "a new study (another --storage or --study-name)"
             ) from None
-        if truncated:
-            raise TaggerError(
-                f"journal file {path} ends in a truncated line {number} (a process was killed while writing it); "
-                f"remove that line (e.g. sed -i '$ d' {path}) and rerun: the trial it belonged to is retried"
+        if not isinstance(record, dict) or record.get("op_code") not in list(JournalOperation):
+            raise TaggerError(  # Optuna would stop at it with "AssertionError: Should not reach."
+                f"journal file {path}, line {number}, is not a record this Optuna {optuna.__version__} can apply (no "
+                "known op_code: written by another version or program?); restore the file from a copy, or run the "
+                "Optuna that wrote it"
             )
 
 
