@@ -387,6 +387,37 @@ def test_a_journal_record_optuna_cannot_apply_is_named_with_its_line(data_dir, t
         run_study(replace(tune_options(tmp_path, SPACE), storage=f"journal:{journal}"), tiny_args(data_dir, tmp_path))
 
 
+def test_a_full_disk_under_the_journal_is_one_message_and_the_trials_done_are_kept(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    """As on a full disk (measured on a 48 KiB tmpfs): a record is cut off where the space ran out, then ENOSPC."""
+    import errno
+
+    from optuna.storages.journal import JournalFileBackend
+    from test_runner import instant
+
+    journal, append = tmp_path / "s.journal", JournalFileBackend.append_logs
+
+    def append_until_full(self, logs) -> None:
+        if journal.stat().st_size < 20_000:  # a trial's records take about 8 KB
+            return append(self, logs)
+        with journal.open("ab") as f:
+            f.write(b'{"op_code": 8, "worker_id": "w", "trial_id": 2, "user_a')
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JournalFileBackend, "append_logs", append_until_full)
+    options = replace(tune_options(tmp_path, SPACE, n_trials=20), storage=f"journal:{journal}")
+    with pytest.raises(TaggerError) as err:
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    message = str(err.value)
+    assert f"cannot write the journal file {journal} (No space left on device)" in message
+    assert f"sed -i '$ d' {journal}" in message and "rerun the same command" in message
+    monkeypatch.undo()
+    journal.write_bytes(journal.read_bytes().rsplit(b"\n", 1)[0] + b"\n")  # the fix the message names
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    assert optuna.load_study(study_name="t", storage=storage).get_trials(states=[TrialState.COMPLETE])  # kept
+
+
 def test_an_unwritable_output_folder_is_refused_before_any_trial(data_dir, tmp_path):
     (tmp_path / "a-file").write_text("")  # not a folder, even for root
     options = replace(tune_options(tmp_path, SPACE), output_dir=str(tmp_path / "a-file" / "out"))

@@ -40,9 +40,9 @@ from tagger.tune.storage import (
     StorageURL,
     check_database,
     fail_dead_local_trials,
+    lost_storage,
     make_storage,
     retry_racing,
-    storage_error,
 )
 from tagger.tune.tracker import PARENT_ATTR, MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
@@ -220,12 +220,9 @@ def run_study(
         raise
     except Exception as err:
         outcome = Outcome.FAILED
-        if (lost := storage_error(err)) is None:
+        if (lost := lost_storage(err, url)) is None:
             raise
-        raise TaggerError(
-            f"lost the Optuna storage {url} ({first_line(lost)}); the trials that finished are stored there. "
-            "Rerun the same command when it is reachable again to resume"
-        ) from None
+        raise TaggerError(lost) from None
     finally:
         if main:
             problem = finish(study, opts, url, plan, tracker, outcome, time.perf_counter() - start)

@@ -3,12 +3,13 @@ and which errors mean the storage is gone."""
 
 import contextlib
 import copy
+import errno
 import json
 import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +30,7 @@ JOURNAL = "journal:"
 DATABASES = ("sqlite", "postgresql", "mysql")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial, recorded on it
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM)  # a file not written
 
 
 @dataclass(frozen=True)
@@ -204,15 +206,53 @@ def alive(pid: int) -> bool:
     return True
 
 
-def storage_error(err: BaseException | None) -> BaseException | None:
-    """The storage failure behind err, if any (Optuna can mask it with an error of its own while failing)."""
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    """err and the errors behind it (Optuna can mask a storage failure with an error of its own while failing)."""
     seen = set()
     while err is not None and id(err) not in seen:
-        if isinstance(err, STORAGE_ERRORS):
-            return err.__cause__ if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ else err
+        yield err
         seen.add(id(err))
         err = err.__cause__ or err.__context__
+
+
+def storage_error(err: BaseException | None) -> BaseException | None:
+    """The database failure behind err, if any."""
+    for cause in _chain(err):
+        if isinstance(cause, STORAGE_ERRORS):
+            internal = isinstance(cause, optuna.exceptions.StorageInternalError)
+            return cause.__cause__ if internal and cause.__cause__ else cause
     return None
+
+
+def lost_storage(err: BaseException, storage: StorageURL) -> str | None:
+    """One line for a storage that failed mid-study (the trials that finished stay in it), None for another error.
+    A journal on a full disk: Optuna's write fails, then its failing of the trial masks that with "AssertionError:
+    Should not reach."; the cut-off record the write left must go before Optuna appends after it."""
+    if storage.kind == "journal":
+        failed = next((e for e in _chain(err) if isinstance(e, OSError) and e.errno in WRITE_ERRNOS), None)
+        if failed is not None:
+            fix = "free space on its disk" if failed.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+            fix += f", remove its cut-off last line (sed -i '$ d' {storage.path})" if _ends_cut(storage.path) else ""
+            return (
+                f"cannot write the journal file {storage.path} ({failed.strerror or failed}); the trials that "
+                f"finished are kept in it: {fix} and rerun the same command (the trial that was running is retried)"
+            )
+    if (lost := storage_error(err)) is not None:
+        return (
+            f"lost the Optuna storage {storage} ({first_line(lost)}); the trials that finished are stored there. "
+            "Rerun the same command when it is reachable again to resume"
+        )
+    return None
+
+
+def _ends_cut(path: Path) -> bool:
+    """Does the file end in a line without its newline?"""
+    with contextlib.suppress(OSError), path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    return False
 
 
 def retry_racing(fn: Callable[[], T], races: tuple[type[BaseException], ...], attempts: int = 4) -> T:
