@@ -165,3 +165,18 @@ def test_a_study_with_nothing_to_hand_over_says_so_and_fails_a_registration(data
     assert not list(options.out.glob("best.*")) and (options.out / "summary.md").exists()
     empty_front = front_table(optuna.create_study(directions=["maximize", "minimize"])).to_csv(index=False)
     assert empty_front.startswith("number,val_f1,latency_ms")  # a header, even without rows
+
+
+def test_a_trial_another_worker_failed_stops_this_one_with_one_message(data_dir, tmp_path):
+    """Another worker saw no heartbeat of this one's trial for the grace period (a busy machine), failed it and
+    queued its retry; this worker's trial then ends, and Optuna refuses to tell a failed trial."""
+
+    def failed_elsewhere(trial, plan, run) -> float:
+        value = instant(trial, plan, run)
+        optuna.load_study(study_name="t", storage=options.storage).tell(trial.number, state=TrialState.FAIL)
+        return value
+
+    options = tune_options(tmp_path, SPACE, n_trials=2, pruner="none")
+    with pytest.raises(TaggerError, match=r"trial 0 of this worker was failed by another worker, .*--grace-period"):
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=failed_elsewhere)
+    assert [t.state for t in optuna.load_study(study_name="t", storage=options.storage).trials] == [TrialState.FAIL]

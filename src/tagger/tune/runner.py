@@ -40,6 +40,7 @@ from tagger.tune.storage import (
     StorageURL,
     check_database,
     fail_dead_local_trials,
+    failed_elsewhere,
     lost_storage,
     make_storage,
     retry_racing,
@@ -220,9 +221,15 @@ def run_study(
         raise
     except Exception as err:
         outcome = Outcome.FAILED
-        if (lost := lost_storage(err, url)) is None:
-            raise
-        raise TaggerError(lost) from None
+        if (lost := lost_storage(err, url)) is not None:
+            raise TaggerError(lost) from None
+        if isinstance(err, ValueError) and (taken := failed_elsewhere(study)) is not None:
+            raise TaggerError(
+                f"trial {taken.number} of this worker was failed by another worker, which saw no heartbeat of it "
+                f"for --grace-period {opts.grace_period} s (a busy machine?) and retries it (--max-retries). Rerun the "
+                "same command to go on, with a longer --grace-period"
+            ) from None
+        raise
     finally:
         if main:
             problem = finish(study, opts, url, plan, tracker, outcome, time.perf_counter() - start)

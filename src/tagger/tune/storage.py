@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tagger.errors import TaggerError
 from tagger.redact import first_line, quote_password, redact
+from tagger.tune.record import Outcome, TrialRecord
 
 T = TypeVar("T")
 JOURNAL = "journal:"
@@ -190,6 +191,15 @@ def fail_dead_local_trials(study: optuna.Study, on_stale: StaleTrials) -> None:
             with contextlib.suppress(ValueError, RuntimeError):  # another worker failed it first
                 study.tell(trial.number, state=TrialState.FAIL)
                 on_stale(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def failed_elsewhere(study: optuna.Study) -> FrozenTrial | None:
+    """A trial of this process that another worker failed, taking its heartbeats for stale (a busy machine): Optuna
+    then refuses to record its end ("Cannot tell a FAIL trial")."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if TrialRecord.of(trial).worker == WORKER and Outcome.of(trial) is Outcome.WORKER_DIED:
+            return trial
+    return None
 
 
 def alive(pid: int) -> bool:
