@@ -21,6 +21,7 @@ from tagger.errors import TaggerError
 from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.tune.objective import PRUNING_MONITOR
 from tagger.tune.objectives import Pick
+from tagger.tune.ownership import MARKER, STORAGE_TAG
 from tagger.tune.runner import make_pruner, run_study
 
 SPACE = {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}}
@@ -41,6 +42,10 @@ def copy_of(study, tmp_path):
     shutil.copyfile(options.tracking_uri.removeprefix("sqlite:///"), tmp_path / "mlflow.db")
     shutil.copytree(options.out, tmp_path / "out")
     paths = {"storage": f"sqlite:///{tmp_path}/optuna.db", "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    # the copies hold the same study in another storage: their outputs and experiment record the copy's
+    (tmp_path / "out" / MARKER).write_text(json.dumps({"study_name": "t", "storage": paths["storage"]}))
+    client = MlflowClient(paths["tracking_uri"])
+    client.set_experiment_tag(client.get_experiment_by_name("t").experiment_id, STORAGE_TAG, paths["storage"])
     return replace(options, **paths, output_dir=str(tmp_path / "out"))
 
 
@@ -435,6 +440,42 @@ def test_outputs_that_cannot_be_written_are_one_message_and_the_trials_are_kept(
     assert len(optuna.load_study(study_name="t", storage=options.storage).get_trials(states=[TrialState.COMPLETE])) == 1
     (parent,), _ = runs_by_trial(options)
     assert parent.info.status == "FINISHED" and not list(options.out.glob("*.part"))
+
+
+def test_a_study_resumed_from_another_folder_names_both_stores_and_leaves_nothing_there(
+    data_dir, tmp_path, monkeypatch
+):
+    from test_runner import instant
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    tracking_store(first)  # ./mlflow.db there
+    second.mkdir()
+    options = replace(tune_options(tmp_path, SPACE, n_trials=1), tracking_uri="sqlite:///mlflow.db", output_dir=None)
+    monkeypatch.chdir(first)
+    run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    monkeypatch.chdir(second)  # the same command, from another folder: its ./mlflow.db is another store
+    with pytest.raises(TaggerError) as err:
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    assert f"tracks its runs in sqlite:///{first}/mlflow.db, not in sqlite:///{second}/mlflow.db" in str(err.value)
+    assert not list(second.iterdir())  # no mlflow.db, no studies/t/
+
+
+def test_a_second_study_of_the_same_name_in_another_storage_is_refused_before_any_work(data_dir, tmp_path):
+    from test_runner import instant
+
+    options = tune_options(tmp_path, SPACE, n_trials=1)
+    run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    before = {path: path.stat().st_mtime_ns for path in options.out.iterdir()}
+    other = replace(options, storage=f"sqlite:///{tmp_path}/other.db")
+    with pytest.raises(TaggerError, match=rf"the output folder {options.out} holds study 't' of {options.storage}"):
+        run_study(other, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    assert {path: path.stat().st_mtime_ns for path in options.out.iterdir()} == before  # nothing rewritten
+    assert not (tmp_path / "other.db").exists()
+    elsewhere = replace(other, output_dir=str(tmp_path / "elsewhere"))  # its own folder, the same experiment
+    with pytest.raises(TaggerError, match=rf"the MLflow experiment 't' .* holds study 't' of {options.storage}"):
+        run_study(elsewhere, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    (parent,), _ = runs_by_trial(options)  # one study's parent run only
+    assert not (tmp_path / "other.db").exists() and not (tmp_path / "elsewhere").exists()
 
 
 def test_a_study_of_the_same_name_with_another_direction_is_refused(data_dir, tmp_path):

@@ -29,6 +29,7 @@ from tagger.tune.noise import NOISE_ATTR, objective_noise
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
+from tagger.tune.ownership import check_owner, check_tracking_store, claim
 from tagger.tune.progress import FINISHED, Progress
 from tagger.tune.record import Outcome
 from tagger.tune.report import StudyResult, write_report
@@ -38,6 +39,7 @@ from tagger.tune.storage import (
     Retry,
     StaleTrials,
     StorageURL,
+    absolute,
     check_database,
     fail_dead_local_trials,
     failed_elsewhere,
@@ -160,14 +162,15 @@ def run_study(
     if opts.worker_number is not None:
         label_output(opts.worker_number)
     main = opts.role == "main"
-    url = StorageURL.parse(opts.storage)
+    url, tracking_uri = StorageURL.parse(opts.storage), absolute(opts.tracking_uri)
     space = load_search_space(opts.search_space)
     plan = make_plan(base_args, space, opts.search_space, opts.cv, main, opts.objectives, opts.budget)
     if main:
         if opts.register_model:
             check_model_name(opts.register_model, "--register-model")
-        check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
+        check_database(tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
         check_database(url.url, "--storage")
+        check_owner(opts.out, tracking_uri, opts.study_name, url.absolute)
     stale = StaleTrials(opts.max_retries)
     storage = make_storage(url, opts.workers, stale, opts.heartbeat_interval, opts.grace_period)
     try:
@@ -176,6 +179,7 @@ def run_study(
         raise TaggerError(f"cannot open Optuna storage {url}: {first_line(err)}; check --storage") from None
     defined_elsewhere = DEFINITION_ATTR in study.user_attrs  # by a process that creates the parent run next
     if main:
+        check_tracking_store(study, tracking_uri)
         directions = [OBJECTIVES[name].direction for name in opts.objectives]
         cost = ", ".join(OBJECTIVES[name].label for name in opts.objectives[1:])
         described = objective_name(opts.cv) + (f"; minimise {cost}" if cost else "")
@@ -187,7 +191,9 @@ def run_study(
             raise TaggerError(f"cannot write to the output folder {opts.out} ({reason}); pick a writable --output-dir")
         if BASELINE_ATTR not in study.user_attrs:  # the yardstick of every summary, fitted once per study
             study.set_user_attr(BASELINE_ATTR, yardstick(build(base_args).datamodule))
-    tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
+    tracker = MlflowTracker(tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
+    if main:
+        claim(opts.out, tracker, opts.study_name, url.absolute)
     stale.on_dead = tracker.end_trial
     deadline = time.monotonic() + 30
     while defined_elsewhere and PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:

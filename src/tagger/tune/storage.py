@@ -65,6 +65,24 @@ class StorageURL:
     def __str__(self) -> str:
         return self.redacted
 
+    @property
+    def absolute(self) -> str:
+        """The storage as named from any folder (its password masked): what tells two storages apart."""
+        return str(self.path.absolute()) if self.path else redact(absolute(self.url))
+
+
+def absolute(url: str) -> str:
+    """A SQLite URL whose file is named relative to the working folder, named by its absolute path: the same store
+    wherever the command runs. Any other URL as it is."""
+    try:
+        parsed = make_url(quote_password(url))
+    except Exception:
+        return url
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(Path(database).absolute())).render_as_string(hide_password=False)
+
 
 def check_database(url: str, option: str) -> None:
     """Connect once, so a wrong URL fails in a second with one message; no-op for non-database URLs. An SQLite
