@@ -28,7 +28,10 @@ def study_name(text: str) -> str:
     (not only dots: '.', '..', or '...' that Windows and some tools read as a parent), printable, without the
     leading or trailing spaces a shell drops."""
     if not text.strip(".") or text != text.strip() or "/" in text or "\\" in text or not text.isprintable():
-        raise ValueError(f"{text!r} is not a name; use letters, digits, '-', '_' or '.', without slashes")
+        raise ValueError(
+            f"{text!r} is not a name; use letters, digits, '-', '_' or '.' (not only dots), without slashes or spaces "
+            "around it"
+        )
     return text
 
 
