@@ -179,12 +179,12 @@ def run_study(
         raise TaggerError(f"cannot open Optuna storage {url}: {first_line(err)}; check --storage") from None
     defined_elsewhere = DEFINITION_ATTR in study.user_attrs  # by a process that creates the parent run next
     if main:
-        check_tracking_store(study, tracking_uri)
         directions = [OBJECTIVES[name].direction for name in opts.objectives]
         cost = ", ".join(OBJECTIVES[name].label for name in opts.objectives[1:])
         described = objective_name(opts.cv) + (f"; minimise {cost}" if cost else "")
         definition = describe(plan.config, {k: p.to_dict() for k, p in space.items()}, described, opts.budget.limits())
         check_definition(study, definition, directions, opts.allow_changes)
+        check_tracking_store(study, tracking_uri)
         for point in load_start_points(opts.search_space):  # once: a resumed study has them already
             study.enqueue_trial(point, skip_if_exists=True)
         if reason := unwritable(opts.out):  # trials keep their checkpoints there
