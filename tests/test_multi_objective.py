@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_args, tune_options
+from conftest import tiny_args, tracking_store, tune_options
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -132,6 +132,7 @@ def test_a_study_reopened_with_other_objectives_is_refused_even_with_allow_chang
     _, options, base_args = mo_study
     shutil.copyfile(options.storage, tmp_path / "optuna.journal")
     size = replace(options, storage=str(tmp_path / "optuna.journal"), objectives=("f1", "size"), allow_changes=True)
+    size = replace(size, tracking_uri=tracking_store(tmp_path))  # a copy of the study is another study's store
     with pytest.raises(TaggerError, match="exists with other objectives .*this run asks for maximize/minimize"):
         run_study(replace(size, output_dir=str(tmp_path / "out")), base_args)
 

@@ -179,3 +179,18 @@ def test_the_parent_run_and_the_summary_leave_out_the_settings_the_trials_search
     assert parent.data.tags["best.data.batch_size"] == str(study.best_params["data.batch_size"])  # the winner's
     fixed = next(line for line in (options.out / "summary.md").read_text().splitlines() if "fixed settings" in line)
     assert "data.batch_size" not in fixed and "trainer.max_epochs=1" in fixed
+
+
+def test_a_trial_another_worker_failed_stops_this_one_with_one_message(data_dir, tmp_path):
+    """Another worker saw no heartbeat of this one's trial for the grace period (a busy machine), failed it and
+    queued its retry; this worker's trial then ends, and Optuna refuses to tell a failed trial."""
+
+    def failed_elsewhere(trial, plan, run) -> float:
+        value = instant(trial, plan, run)
+        optuna.load_study(study_name="t", storage=options.storage).tell(trial.number, state=TrialState.FAIL)
+        return value
+
+    options = tune_options(tmp_path, SPACE, n_trials=2, pruner="none")
+    with pytest.raises(TaggerError, match=r"trial 0 of this worker was failed by another worker, .*--grace-period"):
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=failed_elsewhere)
+    assert [t.state for t in optuna.load_study(study_name="t", storage=options.storage).trials] == [TrialState.FAIL]

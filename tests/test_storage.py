@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from tagger.errors import TaggerError
 from tagger.redact import first_line, redact
-from tagger.tune.storage import StaleTrials, StorageURL, fail_dead_local_trials
+from tagger.tune.storage import StaleTrials, StorageURL, absolute, fail_dead_local_trials
 
 
 def test_journal_url():
@@ -96,3 +96,12 @@ def test_a_dead_worker_s_trial_is_failed_and_its_retry_is_not_taken_for_dead():
     assert retry.params == trial.params and retry.user_attrs == {"config": "model: {}"}
     fail_dead_local_trials(study, stale)  # another worker looks for dead ones meanwhile
     assert study.trials[1].state == TrialState.RUNNING
+
+
+def test_files_are_named_absolutely_so_that_another_folder_finds_the_same_store(tmp_path):
+    assert absolute("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"  # the tests run in tmp_path
+    for same in ("sqlite:////abs/m.db", "sqlite://", "postgresql://u:p@h/db", "http://mlflow:5000", "databricks"):
+        assert absolute(same) == same
+    assert StorageURL.parse("optuna.journal").absolute == f"{tmp_path}/optuna.journal"
+    assert StorageURL.parse("sqlite:///o.db").absolute == f"sqlite:///{tmp_path}/o.db"
+    assert StorageURL.parse("postgresql://u:secret@h/db").absolute == "postgresql://u:***@h/db"

@@ -23,6 +23,7 @@ from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.tune.objective import PRUNING_MONITOR, make_plan
 from tagger.tune.objectives import Pick
 from tagger.tune.progress import clock
+from tagger.tune.ownership import MARKER, STORAGE_TAG
 from tagger.tune.runner import make_pruner, run_study
 
 SPACE = {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}}
@@ -43,6 +44,10 @@ def copy_of(study, tmp_path):
     shutil.copyfile(options.tracking_uri.removeprefix("sqlite:///"), tmp_path / "mlflow.db")
     shutil.copytree(options.out, tmp_path / "out")
     paths = {"storage": f"sqlite:///{tmp_path}/optuna.db", "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    # the copies hold the same study in another storage: their outputs and experiment record the copy's
+    (tmp_path / "out" / MARKER).write_text(json.dumps({"study_name": "t", "storage": paths["storage"]}))
+    client = MlflowClient(paths["tracking_uri"])
+    client.set_experiment_tag(client.get_experiment_by_name("t").experiment_id, STORAGE_TAG, paths["storage"])
     return replace(options, **paths, output_dir=str(tmp_path / "out"))
 
 
@@ -321,6 +326,40 @@ def test_no_fold_is_scored_at_a_threshold_tuned_on_its_own_predictions():
     assert per_tag[0] == pytest.approx(2 / 3)  # per-tag thresholds come from the other folds too
 
 
+class PruneFromStep:
+    """A pruner that prunes every trial once it has reported this step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= self.step
+
+
+def test_a_cross_validated_trial_is_never_pruned_after_its_last_fold(tmp_path):
+    """Both folds ran: pruning the trial then saves nothing and loses its out-of-fold F1. The folds' predictions
+    are saved already (as for a retried trial), so nothing is fitted here."""
+    from types import SimpleNamespace
+
+    from tagger.tune.objective import TrialPlan, cross_validated
+    from tagger.tune.record import TrialRecord
+
+    rng = np.random.default_rng(0)
+    for fold in range(2):
+        (tmp_path / f"fold_{fold}").mkdir()
+        y = rng.integers(0, 2, (20, 3))
+        p = np.clip(y * 0.6 + rng.random((20, 3)) * 0.5, 0, 1)
+        arrays = {"val_p": p, "val_y": y, "test_p": p, "test_y": y, "val_ap": 0.5, "classes": np.array(["a", "b", "c"])}
+        np.savez(tmp_path / f"fold_{fold}" / "predictions.npz", **arrays)
+    study = optuna.create_study(direction="maximize", pruner=PruneFromStep(1))
+    trial = study.ask()
+    run = SimpleNamespace(part_dir=lambda part: tmp_path / part, record=TrialRecord())
+    cross_validated(trial, TrialPlan([], {}, parser=None, config={}, cv=2), run, {})
+    assert 0 < run.record.metrics["val_f1"] <= 1 and "val_f1_fold1" in run.record.metrics
+    with pytest.raises(optuna.TrialPruned, match="after fold 1"):  # before the last fold, it still prunes
+        cross_validated(study.ask(), TrialPlan([], {}, parser=None, config={}, cv=3), run, {})
+
+
 def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(data_dir, tmp_path, monkeypatch):
     from tagger.tune import objective
     from tagger.tune.interrupt import TrialInterrupted
@@ -431,6 +470,45 @@ def test_a_truncated_journal_line_is_named_with_the_fix(data_dir, tmp_path):
     assert journal.read_text().endswith('"tr')  # left as it was
 
 
+@pytest.mark.parametrize("record", ['{"op_code": 99, "worker_id": "w"}', "[6]"])
+def test_a_journal_record_optuna_cannot_apply_is_named_with_its_line(data_dir, tmp_path, record):
+    journal = tmp_path / "s.journal"
+    journal.write_text('{"op_code": 0, "worker_id": "w", "study_name": "t", "directions": [1]}\n' + record + "\n")
+    with pytest.raises(TaggerError, match=r"journal file .*s.journal, line 2, is not a record this Optuna"):
+        run_study(replace(tune_options(tmp_path, SPACE), storage=f"journal:{journal}"), tiny_args(data_dir, tmp_path))
+
+
+def test_a_full_disk_under_the_journal_is_one_message_and_the_trials_done_are_kept(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    """As on a full disk (measured on a 48 KiB tmpfs): a record is cut off where the space ran out, then ENOSPC."""
+    import errno
+
+    from optuna.storages.journal import JournalFileBackend
+    from test_runner import instant
+
+    journal, append = tmp_path / "s.journal", JournalFileBackend.append_logs
+
+    def append_until_full(self, logs) -> None:
+        if journal.stat().st_size < 20_000:  # a trial's records take about 8 KB
+            return append(self, logs)
+        with journal.open("ab") as f:
+            f.write(b'{"op_code": 8, "worker_id": "w", "trial_id": 2, "user_a')
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JournalFileBackend, "append_logs", append_until_full)
+    options = replace(tune_options(tmp_path, SPACE, n_trials=20), storage=f"journal:{journal}")
+    with pytest.raises(TaggerError) as err:
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    message = str(err.value)
+    assert f"cannot write the journal file {journal} (No space left on device)" in message
+    assert f"sed -i '$ d' {journal}" in message and "rerun the same command" in message
+    monkeypatch.undo()
+    journal.write_bytes(journal.read_bytes().rsplit(b"\n", 1)[0] + b"\n")  # the fix the message names
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    assert optuna.load_study(study_name="t", storage=storage).get_trials(states=[TrialState.COMPLETE])  # kept
+
+
 def test_an_unwritable_output_folder_is_refused_before_any_trial(data_dir, tmp_path):
     (tmp_path / "a-file").write_text("")  # not a folder, even for root
     options = replace(tune_options(tmp_path, SPACE), output_dir=str(tmp_path / "a-file" / "out"))
@@ -448,6 +526,42 @@ def test_outputs_that_cannot_be_written_are_one_message_and_the_trials_are_kept(
     assert len(optuna.load_study(study_name="t", storage=options.storage).get_trials(states=[TrialState.COMPLETE])) == 1
     (parent,), _ = runs_by_trial(options)
     assert parent.info.status == "FINISHED" and not list(options.out.glob("*.part"))
+
+
+def test_a_study_resumed_from_another_folder_names_both_stores_and_leaves_nothing_there(
+    data_dir, tmp_path, monkeypatch
+):
+    from test_runner import instant
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    tracking_store(first)  # ./mlflow.db there
+    second.mkdir()
+    options = replace(tune_options(tmp_path, SPACE, n_trials=1), tracking_uri="sqlite:///mlflow.db", output_dir=None)
+    monkeypatch.chdir(first)
+    run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    monkeypatch.chdir(second)  # the same command, from another folder: its ./mlflow.db is another store
+    with pytest.raises(TaggerError) as err:
+        run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    assert f"tracks its runs in sqlite:///{first}/mlflow.db, not in sqlite:///{second}/mlflow.db" in str(err.value)
+    assert not list(second.iterdir())  # no mlflow.db, no studies/t/
+
+
+def test_a_second_study_of_the_same_name_in_another_storage_is_refused_before_any_work(data_dir, tmp_path):
+    from test_runner import instant
+
+    options = tune_options(tmp_path, SPACE, n_trials=1)
+    run_study(options, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    before = {path: path.stat().st_mtime_ns for path in options.out.iterdir()}
+    other = replace(options, storage=f"sqlite:///{tmp_path}/other.db")
+    with pytest.raises(TaggerError, match=rf"the output folder {options.out} holds study 't' of {options.storage}"):
+        run_study(other, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    assert {path: path.stat().st_mtime_ns for path in options.out.iterdir()} == before  # nothing rewritten
+    assert not (tmp_path / "other.db").exists()
+    elsewhere = replace(other, output_dir=str(tmp_path / "elsewhere"))  # its own folder, the same experiment
+    with pytest.raises(TaggerError, match=rf"the MLflow experiment 't' .* holds study 't' of {options.storage}"):
+        run_study(elsewhere, tiny_args(data_dir, tmp_path), trial_objective=instant)
+    (parent,), _ = runs_by_trial(options)  # one study's parent run only
+    assert not (tmp_path / "other.db").exists() and not (tmp_path / "elsewhere").exists()
 
 
 def test_a_study_of_the_same_name_with_another_direction_is_refused(data_dir, tmp_path):

@@ -164,6 +164,38 @@ def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_le
     assert parent.info.status == "FINISHED"
 
 
+def test_sigint_to_the_main_process_alone_stops_its_workers_as_ctrl_c_does(data_dir, tmp_path):
+    """kill -INT of the main process: its workers fail their running trials, queued for retries, and stop; the
+    outputs are written."""
+    storage = f"journal:{tmp_path}/optuna.journal"
+    endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000", "--n-trials", "3"]
+    log = open(tmp_path / "main.log", "w+")  # noqa: SIM115 (a pipe left unread would block the processes)
+    main = subprocess.Popen(
+        tune_command(tmp_path, data_dir, storage, "--workers", "2", *endless), stdout=log, stderr=log
+    )
+    workers, deadline = [], time.monotonic() + 240  # worker start-up: seconds on a quiet machine
+    try:
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.3)
+            with contextlib.suppress(KeyError, ValueError):  # the study appears with the first trial
+                trials = load(storage).get_trials(states=(TrialState.RUNNING,))
+                workers = [int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials if "worker" in t.user_attrs]
+        assert len(workers) == 2, (tmp_path / "main.log").read_text()
+        time.sleep(1)  # both are training
+        main.send_signal(signal.SIGINT)
+        assert main.wait(timeout=120) != 0  # then it writes the outputs
+    finally:
+        for pid in [main.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    output = (tmp_path / "main.log").read_text()
+    assert "Rerun the same command to resume" in output and "Traceback" not in output, output
+    assert not any(alive(pid) for pid in workers)
+    states = [t.state for t in load(storage).trials]
+    assert states.count(TrialState.FAIL) == 2 and states.count(TrialState.WAITING) == 2  # retries queued
+    assert (tmp_path / "out" / "summary.md").exists()
+
+
 @pytest.mark.postgres
 def test_a_storage_password_appears_nowhere(postgres_url, data_dir, tmp_path):
     """The server trusts local connections, so a password (with a raw '@') is accepted and ignored."""

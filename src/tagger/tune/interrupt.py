@@ -1,7 +1,8 @@
-"""Ctrl-C, in one place: the first ends the running trial at the next batch and lets the study write its
+"""Ctrl-C (SIGINT), in one place: the first ends the running trial at the next batch and lets the study write its
 outputs; a second interrupts at once."""
 
 import signal
+import subprocess
 import sys
 from typing import Any
 
@@ -14,15 +15,25 @@ class TrialInterrupted(Exception):
 
 
 class StopRequest:
-    """The SIGINT handler while a study runs; callable: has the user asked to stop?"""
+    """The SIGINT handler while a study runs; callable: has the user asked to stop? Each SIGINT is passed on to
+    the processes relayed to (--workers), so that one sent to this process alone stops them too."""
 
     def __init__(self) -> None:
         self.requested = False
+        self._relayed: list[subprocess.Popen] = []
 
     def __call__(self) -> bool:
         return self.requested
 
+    def relay_to(self, processes: list[subprocess.Popen]) -> None:
+        """Pass every SIGINT on to these processes (the list as it grows): they need a process group of their own,
+        else a terminal's Ctrl-C reaches them twice, and a second Ctrl-C stops at once."""
+        self._relayed = processes
+
     def _handle(self, signum, frame) -> None:
+        for process in self._relayed:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True

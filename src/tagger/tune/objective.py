@@ -203,8 +203,8 @@ def measured(study: optuna.Study, arch: str) -> dict[str, float] | None:
 
 def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> None:
     """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never on its
-    own. Pruning looks after each fold at the mean validation average precision so far (step = fold). A fold's
-    predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
+    own. Pruning looks after each fold but the last at the mean validation average precision so far (step =
+    fold). A fold's predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
     folds = []
     for fold in range(plan.cv):
         saved = run.part_dir(f"fold_{fold}") / "predictions.npz"
@@ -213,7 +213,7 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
         folds.append(dict(np.load(saved)))
         if plan.prunes:
             trial.report(float(np.mean([f["val_ap"] for f in folds])), step=fold)
-            if trial.should_prune():
+            if fold < plan.cv - 1 and trial.should_prune():  # after the last, pruning saves nothing and loses its F1
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
     classes = list(folds[0]["classes"])
     ys, probs = [f["val_y"] for f in folds], [f["val_p"] for f in folds]

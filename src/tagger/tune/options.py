@@ -25,20 +25,34 @@ def shipped(name: str) -> str:
 
 
 def study_name(text: str) -> str:
-    """One folder under studies/ and one MLflow experiment: a single path component, never '.' or '..'."""
-    if not text.strip() or text in (".", "..") or "/" in text or "\\" in text:
-        raise ValueError(f"{text!r} is not a name; use letters, digits, '-', '_' or '.', without slashes")
+    """One folder under studies/ and one MLflow experiment: a single path component that is a folder of its own
+    (not only dots: '.', '..', or '...' that Windows and some tools read as a parent), printable, without the
+    leading or trailing spaces a shell drops."""
+    if not text.strip(".") or text != text.strip() or "/" in text or "\\" in text or not text.isprintable():
+        raise ValueError(
+            f"{text!r} is not a name; use letters, digits, '-', '_' or '.' (not only dots), without slashes or spaces "
+            "around it"
+        )
     return text
+
+
+def _per_core(text: str, what: str) -> int:
+    """A count of 1 to this machine's cores."""
+    value, cores = int(text) if text.strip().isdigit() else -1, os.cpu_count() or 1
+    if not 0 < value <= cores:
+        raise ValueError(f"{text!r} {what} on this machine's {cores} cores; give 1 to {cores}")
+    return value
 
 
 def threads(text: str) -> int | None:
     """More torch threads than cores only makes them wait on each other (7 min for a 10 s trial, measured)."""
-    if text in ("None", "null"):
-        return None
-    value, cores = int(text) if text.strip().isdigit() else -1, os.cpu_count() or 1
-    if not 0 < value <= cores:
-        raise ValueError(f"{text!r} threads on this machine's {cores} cores; give 1 to {cores}")
-    return value
+    return None if text in ("None", "null") else _per_core(text, "threads")
+
+
+def workers(text: str) -> int:
+    """Each worker trains on a core of its own: 64 on 2 cores started no trial in 300 s (measured). More
+    machines, not more workers, scale a study past one machine's cores (docs/scale-out.md)."""
+    return _per_core(text, "workers")
 
 
 def _option(default, help: str, **extra):  # noqa: A002 (argparse's name)
@@ -78,10 +92,12 @@ class TuneOptions:
     )
     register_model: str | None = _option(None, "register the handed-over model as a new version of this name")
     output_dir: str | None = _option(None, "where the outputs go (default: studies/<study-name>)")
-    workers: PositiveInt = _option(1, "worker processes on this machine, on one study")
+    workers: int = _option(1, "worker processes on this machine, on one study (at most one per core)", parse=workers)
     threads: int | None = _option(None, "torch threads per worker (default: cores / workers)", parse=threads)
     heartbeat_interval: PositiveInt = _option(10, "seconds between a worker's heartbeats (databases)")
-    grace_period: PositiveInt = _option(30, "seconds without a heartbeat before a trial is retried")
+    grace_period: PositiveInt = _option(
+        30, "seconds without a heartbeat before a trial is retried (at least twice --heartbeat-interval)"
+    )
     max_retries: NonNegativeInt = _option(2, "retries of a trial whose worker died")
     allow_changes: bool = _option(False, "add trials to a study whose config or search space has changed")
     role: Literal["main", "worker"] = _option("main", "", hidden=True)  # workers skip set-up and outputs
@@ -154,6 +170,12 @@ def parse(argv: list[str]) -> tuple[TuneOptions, list[str]]:
                 values[spec.name] = spec.metadata["parse"](values[spec.name])
             except ValueError as err:
                 cli.error(f"{_flag(spec.name)}: {err}")
+    if values["grace_period"] < 2 * values["heartbeat_interval"]:  # Optuna's own default is twice the interval
+        cli.error(
+            f"--grace-period: {values['grace_period']} s is shorter than twice --heartbeat-interval "
+            f"({values['heartbeat_interval']} s): other workers would fail a live worker's trial between two of its "
+            f"heartbeats; give --grace-period {2 * values['heartbeat_interval']} or more"
+        )
     if not any(a == "--config" or a.startswith("--config=") for a in fit):
         fit = ["--config", shipped("cnn.yaml"), *fit]
     return TuneOptions(**values), fit

@@ -29,6 +29,7 @@ from tagger.tune.noise import NOISE_ATTR, objective_noise
 from tagger.tune.objective import TrialPlan, make_plan, objective, objective_name
 from tagger.tune.objectives import OBJECTIVES
 from tagger.tune.options import TuneOptions
+from tagger.tune.ownership import check_owner, check_tracking_store, claim
 from tagger.tune.progress import FINISHED, Progress, so_far
 from tagger.tune.record import Outcome
 from tagger.tune.report import StudyResult, write_report
@@ -38,11 +39,13 @@ from tagger.tune.storage import (
     Retry,
     StaleTrials,
     StorageURL,
+    absolute,
     check_database,
     fail_dead_local_trials,
+    failed_elsewhere,
+    lost_storage,
     make_storage,
     retry_racing,
-    storage_error,
 )
 from tagger.tune.tracker import PARENT_ATTR, MlflowTracker, Tracker
 from tagger.tune.trial_run import TrialRun
@@ -160,14 +163,15 @@ def run_study(
     if opts.worker_number is not None:
         label_output(opts.worker_number)
     main = opts.role == "main"
-    url = StorageURL.parse(opts.storage)
+    url, tracking_uri = StorageURL.parse(opts.storage), absolute(opts.tracking_uri)
     space = load_search_space(opts.search_space)
     plan = make_plan(base_args, space, opts.search_space, opts.cv, main, opts.objectives, opts.budget)
     if main:
         if opts.register_model:
             check_model_name(opts.register_model, "--register-model")
-        check_database(opts.tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
+        check_database(tracking_uri, "--tracking-uri / $MLFLOW_TRACKING_URI")
         check_database(url.url, "--storage")
+        check_owner(opts.out, tracking_uri, opts.study_name, url.absolute)
     stale = StaleTrials(opts.max_retries)
     storage = make_storage(url, opts.workers, stale, opts.heartbeat_interval, opts.grace_period)
     try:
@@ -181,13 +185,16 @@ def run_study(
         described = objective_name(opts.cv) + (f"; minimise {cost}" if cost else "")
         definition = describe(plan.config, {k: p.to_dict() for k, p in space.items()}, described, opts.budget.limits())
         check_definition(study, definition, directions, opts.allow_changes)
+        check_tracking_store(study, tracking_uri)
         for point in load_start_points(opts.search_space):  # once: a resumed study has them already
             study.enqueue_trial(point, skip_if_exists=True)
         if reason := unwritable(opts.out):  # trials keep their checkpoints there
             raise TaggerError(f"cannot write to the output folder {opts.out} ({reason}); pick a writable --output-dir")
         if BASELINE_ATTR not in study.user_attrs:  # the yardstick of every summary, fitted once per study
             study.set_user_attr(BASELINE_ATTR, yardstick(build(base_args).datamodule))
-    tracker = MlflowTracker(opts.tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
+    tracker = MlflowTracker(tracking_uri, experiment=opts.study_name)  # nothing tracked before this point
+    if main:
+        claim(opts.out, tracker, opts.study_name, url.absolute)
     stale.on_dead = tracker.end_trial
     deadline = time.monotonic() + 30
     while defined_elsewhere and PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
@@ -222,12 +229,15 @@ def run_study(
         raise
     except Exception as err:
         outcome = Outcome.FAILED
-        if (lost := storage_error(err)) is None:
-            raise
-        raise TaggerError(
-            f"lost the Optuna storage {url} ({first_line(lost)}); the trials that finished are stored there. "
-            "Rerun the same command when it is reachable again to resume"
-        ) from None
+        if (lost := lost_storage(err, url)) is not None:
+            raise TaggerError(lost) from None
+        if isinstance(err, ValueError) and (taken := failed_elsewhere(study)) is not None:
+            raise TaggerError(
+                f"trial {taken.number} of this worker was failed by another worker, which saw no heartbeat of it "
+                f"for --grace-period {opts.grace_period} s (a busy machine?) and retries it (--max-retries). Rerun the "
+                "same command to go on, with a longer --grace-period"
+            ) from None
+        raise
     finally:
         if main:
             problem = finish(study, opts, url, plan, tracker, outcome, started)

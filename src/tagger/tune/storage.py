@@ -3,12 +3,13 @@ and which errors mean the storage is gone."""
 
 import contextlib
 import copy
+import errno
 import json
 import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -17,18 +18,20 @@ import optuna
 import sqlalchemy
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal._storage import JournalOperation  # the journal's format: its record kinds
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from tagger.errors import TaggerError
 from tagger.redact import first_line, quote_password, redact
-from tagger.tune.record import RDB, Journal
+from tagger.tune.record import RDB, Journal, Outcome, TrialRecord
 
 T = TypeVar("T")
 JOURNAL = "journal:"
 DATABASES = ("sqlite", "postgresql", "mysql")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial, recorded on it
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM)  # a file not written
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,24 @@ class StorageURL:
 
     def __str__(self) -> str:
         return self.redacted
+
+    @property
+    def absolute(self) -> str:
+        """The storage as named from any folder (its password masked): what tells two storages apart."""
+        return str(self.path.absolute()) if self.path else redact(absolute(self.url))
+
+
+def absolute(url: str) -> str:
+    """A SQLite URL whose file is named relative to the working folder, named by its absolute path: the same store
+    wherever the command runs. Any other URL as it is."""
+    try:
+        parsed = make_url(quote_password(url))
+    except Exception:
+        return url
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(Path(database).absolute())).render_as_string(hide_password=False)
 
 
 def check_database(url: str, option: str) -> None:
@@ -144,8 +165,9 @@ def make_storage(
 
 
 def check_journal(path: Path) -> None:
-    """Every line of a journal file is one JSON record. Optuna skips a truncated last line (a process killed while
-    writing it) and appends after it, which corrupts the file for good: stop before that, naming the fix."""
+    """Every line of a journal file is one JSON record of a kind Optuna knows. Optuna skips a truncated last line (a
+    process killed while writing it, or a full disk) and appends after it, which corrupts the file for good: stop
+    before that, naming the fix."""
     if not path.exists():
         return
     lock = JournalFileSymlinkLock(str(path))  # Optuna's own: a line another worker is writing is not cut off
@@ -155,19 +177,25 @@ def check_journal(path: Path) -> None:
     finally:
         lock.release()
     for number, line in enumerate(lines, start=1):
-        truncated = number == len(lines) and line
+        if not line:
+            continue
+        if number == len(lines):  # not ended by a newline
+            raise TaggerError(
+                f"journal file {path} ends in a truncated line {number} (a process was killed while writing it); "
+                f"remove that line (e.g. sed -i '$ d' {path}) and rerun: the trial it belonged to is retried"
+            )
         try:
-            if line and not truncated:
-                json.loads(line)
+            record = json.loads(line)
         except ValueError:
             raise TaggerError(
                 f"journal file {path}, line {number}, is not a valid record; restore the file from a copy, or start "
                 "a new study (another --storage or --study-name)"
             ) from None
-        if truncated:
-            raise TaggerError(
-                f"journal file {path} ends in a truncated line {number} (a process was killed while writing it); "
-                f"remove that line (e.g. sed -i '$ d' {path}) and rerun: the trial it belonged to is retried"
+        if not isinstance(record, dict) or record.get("op_code") not in list(JournalOperation):
+            raise TaggerError(  # Optuna would stop at it with "AssertionError: Should not reach."
+                f"journal file {path}, line {number}, is not a record this Optuna {optuna.__version__} can apply (no "
+                "known op_code: written by another version or program?); restore the file from a copy, or run the "
+                "Optuna that wrote it"
             )
 
 
@@ -181,6 +209,15 @@ def fail_dead_local_trials(study: optuna.Study, on_stale: StaleTrials) -> None:
             with contextlib.suppress(ValueError, RuntimeError):  # another worker failed it first
                 study.tell(trial.number, state=TrialState.FAIL)
                 on_stale(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def failed_elsewhere(study: optuna.Study) -> FrozenTrial | None:
+    """A trial of this process that another worker failed, taking its heartbeats for stale (a busy machine): Optuna
+    then refuses to record its end ("Cannot tell a FAIL trial")."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if TrialRecord.of(trial).worker == WORKER and Outcome.of(trial) is Outcome.WORKER_DIED:
+            return trial
+    return None
 
 
 def alive(pid: int) -> bool:
@@ -197,15 +234,53 @@ def alive(pid: int) -> bool:
     return True
 
 
-def storage_error(err: BaseException | None) -> BaseException | None:
-    """The storage failure behind err, if any (Optuna can mask it with an error of its own while failing)."""
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    """err and the errors behind it (Optuna can mask a storage failure with an error of its own while failing)."""
     seen = set()
     while err is not None and id(err) not in seen:
-        if isinstance(err, STORAGE_ERRORS):
-            return err.__cause__ if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ else err
+        yield err
         seen.add(id(err))
         err = err.__cause__ or err.__context__
+
+
+def storage_error(err: BaseException | None) -> BaseException | None:
+    """The database failure behind err, if any."""
+    for cause in _chain(err):
+        if isinstance(cause, STORAGE_ERRORS):
+            internal = isinstance(cause, optuna.exceptions.StorageInternalError)
+            return cause.__cause__ if internal and cause.__cause__ else cause
     return None
+
+
+def lost_storage(err: BaseException, storage: StorageURL) -> str | None:
+    """One line for a storage that failed mid-study (the trials that finished stay in it), None for another error.
+    A journal on a full disk: Optuna's write fails, then its failing of the trial masks that with "AssertionError:
+    Should not reach."; the cut-off record the write left must go before Optuna appends after it."""
+    if storage.kind == "journal":
+        failed = next((e for e in _chain(err) if isinstance(e, OSError) and e.errno in WRITE_ERRNOS), None)
+        if failed is not None:
+            fix = "free space on its disk" if failed.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+            fix += f", remove its cut-off last line (sed -i '$ d' {storage.path})" if _ends_cut(storage.path) else ""
+            return (
+                f"cannot write the journal file {storage.path} ({failed.strerror or failed}); the trials that "
+                f"finished are kept in it: {fix} and rerun the same command (the trial that was running is retried)"
+            )
+    if (lost := storage_error(err)) is not None:
+        return (
+            f"lost the Optuna storage {storage} ({first_line(lost)}); the trials that finished are stored there. "
+            "Rerun the same command when it is reachable again to resume"
+        )
+    return None
+
+
+def _ends_cut(path: Path) -> bool:
+    """Does the file end in a line without its newline?"""
+    with contextlib.suppress(OSError), path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    return False
 
 
 def retry_racing(fn: Callable[[], T], races: tuple[type[BaseException], ...], attempts: int = 4) -> T:

@@ -17,10 +17,11 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 
 from tagger.errors import TaggerError
 from tagger.lineage import fixed_settings
-from tagger.redact import first_line, redact
+from tagger.redact import first_line, quote_password, redact
 from tagger.registry import EpochLogger, log_model
 from tagger.tune.handover import HandOver
 from tagger.tune.record import Outcome, TrialRecord
@@ -30,6 +31,20 @@ PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the parent run eve
 STORE_ATTR = "mlflow_tracking_uri"  # study user attribute: where its runs are (password redacted)
 MODEL_TAG = "tagger.model_of_trial"  # parent run tag: "<trial>:<registered name>" of the model logged on it
 TEST_FIGURES = ("f1", "precision", "recall", "f1_weighted", "f1_micro")  # a registered version's test_* tags
+
+
+def existing_store(tracking_uri: str) -> MlflowClient | None:
+    """A client of a tracking store that exists, to read it: None for a SQLite file not made yet (a client would
+    make it) or a store that does not open (MlflowTracker says why)."""
+    try:
+        parsed = make_url(quote_password(tracking_uri)) if tracking_uri.startswith("sqlite:") else None
+        if parsed is not None and not Path(parsed.database or "").is_file():
+            return None
+        client = MlflowClient(tracking_uri)
+        client.search_experiments(max_results=1)
+    except Exception:  # MLflow raises many types (connection, SQL, permissions) for one problem
+        return None
+    return client
 
 
 class Tracker(Protocol):

@@ -14,12 +14,16 @@ from tagger.tune.options import TuneOptions
 
 
 def launch_workers(opts: TuneOptions, argv: list[str], stop: StopRequest) -> None:
-    """Start opts.workers worker processes on the same study, and wait for them. Ctrl-C reaches every worker (one
-    process group): each fails its running trial and stops."""
+    """Start opts.workers worker processes on the same study, and wait for them. Each SIGINT of this process (a
+    terminal's Ctrl-C, or `kill -INT` of it alone) is passed on to every worker, once (they have a process group of
+    their own): each fails its running trial and stops."""
     threads = opts.threads or max(1, (os.cpu_count() or 1) // opts.workers)
     command = [sys.executable, "-m", "tagger.tune", *argv, "--workers", "1", "--role", "worker"]
     command += ["--parent-pid", str(os.getpid()), "--threads", str(threads)]
-    workers = [subprocess.Popen([*command, "--worker-number", str(k)]) for k in range(1, opts.workers + 1)]
+    workers: list[subprocess.Popen] = []
+    stop.relay_to(workers)  # before they start: a Ctrl-C while they start reaches those started
+    for k in range(1, opts.workers + 1):
+        workers.append(subprocess.Popen([*command, "--worker-number", str(k)], process_group=0))
     try:
         codes = [w.wait() for w in workers]
     except KeyboardInterrupt:
