@@ -116,8 +116,9 @@ class EmbeddingCache:
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded(name: str) -> tuple[pretrained.Encoder, dict]:
-    """An encoder and its carried state, loaded once per process for every DataModule a study builds."""
+def _loaded(name: str, models_dir: str | None) -> tuple[pretrained.Encoder, dict]:
+    """An encoder and its carried state, loaded once per process for every DataModule a study builds (per
+    $TAGGER_MODELS_DIR, which can change what a hub id names)."""
     encoder = pretrained.load(name)
     return encoder, pretrained.carried(encoder)
 
@@ -132,7 +133,7 @@ class FrozenEmbedder:
 
     @classmethod
     def load(cls, settings: EmbeddingSettings, cache: EmbeddingCache | None) -> "FrozenEmbedder":
-        encoder, state = _loaded(settings.encoder)
+        encoder, state = _loaded(settings.encoder, os.environ.get(pretrained.MODELS_DIR))
         return cls(encoder, state, settings, cache)
 
     @property
@@ -168,6 +169,7 @@ class FrozenEmbedder:
         out of each vector, so a batch's company does not change it)."""
         tokenizer, model = self.encoder
         settings = self.settings
+        max_length = min(settings.max_length, tokenizer.model_max_length)  # no more than its position embeddings
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
         for start in range(0, len(texts), settings.batch_size):
@@ -176,7 +178,7 @@ class FrozenEmbedder:
                 [texts[i] for i in rows],
                 padding=True,
                 truncation=True,
-                max_length=settings.max_length,
+                max_length=max_length,
                 return_tensors="pt",
             ).to(model.device)
             hidden = model(**batch).last_hidden_state  # (B, L, H)
