@@ -98,7 +98,7 @@ def test_embeddings_are_cached_once_per_text_and_encoder(tiny_bert_dir, tmp_path
     cache = EmbeddingCache(tmp_path / "cache")
     first = FrozenEmbedder.load(EmbeddingSettings(str(tiny_bert_dir)), cache)
     vectors = first.embed(TEXTS)
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache").rglob("*.f32"))) == 2
 
     def no_compute(texts):
         raise AssertionError(f"recomputed {texts}")
@@ -126,9 +126,10 @@ def test_a_corrupt_or_foreign_cache_entry_is_computed_again(tiny_bert_dir, tmp_p
     expected = embedder.embed(TEXTS)
     first, second = (cache._path(embedder.key, t) for t in TEXTS)
     first.write_bytes(first.read_bytes()[:40])  # truncated
-    np.save(second, np.zeros(5, dtype=np.float32))  # wrong shape
+    second.write_bytes(np.full(32, np.nan, dtype=np.float32).tobytes())  # the right size, not a vector
     assert embedder.embed(TEXTS) == pytest.approx(expected, abs=1e-6)
-    assert np.load(first) == pytest.approx(expected[0]) and np.load(second) == pytest.approx(expected[1])
+    for path, vector in zip((first, second), expected, strict=True):  # and written again
+        assert np.frombuffer(path.read_bytes(), dtype=np.float32) == pytest.approx(vector)
     assert not list(tmp_path.rglob("*.part"))
 
 
