@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagger import pretrained
 from tagger.errors import TaggerError
-from tagger.pretrained import Pooling
+from tagger.pretrained import MODELS_DIR, Encoder, Pooling, carried, fingerprint, load, pool, rebuild
 
 CACHE_DIR = "TAGGER_CACHE_DIR"
 
@@ -120,24 +119,24 @@ class EmbeddingCache:
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded(name: str, models_dir: str | None) -> tuple[pretrained.Encoder, dict]:
+def _loaded(name: str, models_dir: str | None) -> tuple[Encoder, dict]:
     """An encoder and its carried state, loaded once per process for every DataModule a study builds (per
     $TAGGER_MODELS_DIR, which can change what a hub id names)."""
-    encoder = pretrained.load(name)
-    return encoder, pretrained.carried(encoder)
+    encoder = load(name)
+    return encoder, carried(encoder)
 
 
 class FrozenEmbedder:
     """A pretrained encoder used as it is: raw texts → (N, D) pooled float32 vectors (alpha not applied)."""
 
     def __init__(
-        self, encoder: pretrained.Encoder, state: dict, settings: EmbeddingSettings, cache: EmbeddingCache | None
+        self, encoder: Encoder, state: dict, settings: EmbeddingSettings, cache: EmbeddingCache | None
     ) -> None:
         self.encoder, self.state, self.settings, self.cache = encoder, state, settings, cache
 
     @classmethod
     def load(cls, settings: EmbeddingSettings, cache: EmbeddingCache | None) -> "FrozenEmbedder":
-        encoder, state = _loaded(settings.encoder, os.environ.get(pretrained.MODELS_DIR))
+        encoder, state = _loaded(settings.encoder, os.environ.get(MODELS_DIR))
         return cls(encoder, state, settings, cache)
 
     @property
@@ -147,7 +146,7 @@ class FrozenEmbedder:
     @cached_property
     def key(self) -> str:
         """The cache key of this encoder and pooling: its weights' and tokenizer's fingerprint and the settings."""
-        what = json.dumps([pretrained.fingerprint(self.state), self.settings.what_embeds], sort_keys=True)
+        what = json.dumps([fingerprint(self.state), self.settings.what_embeds], sort_keys=True)
         return hashlib.sha256(what.encode()).hexdigest()[:32]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -186,7 +185,7 @@ class FrozenEmbedder:
                 return_tensors="pt",
             ).to(model.device)
             hidden = model(**batch).last_hidden_state  # (B, L, H)
-            pooled = pretrained.pool(hidden, batch["attention_mask"], settings.pooling, settings.normalize)
+            pooled = pool(hidden, batch["attention_mask"], settings.pooling, settings.normalize)
             vectors[rows] = pooled.float().cpu().numpy()
         return vectors
 
@@ -196,5 +195,5 @@ class FrozenEmbedder:
     @classmethod
     def from_dict(cls, saved: dict) -> "FrozenEmbedder":
         """From a checkpoint alone (no cache: a served model embeds what it is sent)."""
-        encoder = pretrained.rebuild(saved["encoder"])
+        encoder = rebuild(saved["encoder"])
         return cls(encoder, saved["encoder"], EmbeddingSettings(**saved["settings"]), None)
