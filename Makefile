@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 ifneq ($(wildcard ../shared/data/projects.json),)
 export TAGGER_DATA_DIR ?= $(abspath ../shared/data)
 endif
+# Likewise the development copies of pretrained encoders (configs/hybrid.yaml's MiniLM), found by hub id there.
+ifneq ($(wildcard ../shared/models),)
+export TAGGER_MODELS_DIR ?= $(abspath ../shared/models)
+endif
 
 .PHONY: help install test test-fast test-model-env lint format help-copies fit tune mlflow-ui dashboard bench clean
 

@@ -54,6 +54,22 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
+@pytest.fixture(scope="session")
+def tiny_models_dir(tiny_bert_dir, tmp_path_factory) -> Path:
+    """A models folder where the tiny BERT stands in for all-MiniLM-L6-v2."""
+    models = tmp_path_factory.mktemp("models")
+    shutil.copytree(tiny_bert_dir, models / "all-MiniLM-L6-v2")
+    return models
+
+
+@pytest.fixture
+def tiny_minilm(tiny_models_dir, monkeypatch) -> Path:
+    """$TAGGER_MODELS_DIR set to tiny_models_dir: the shipped configs naming `sentence-transformers/all-MiniLM-L6-v2`
+    load the tiny BERT, fast and offline."""
+    monkeypatch.setenv("TAGGER_MODELS_DIR", str(tiny_models_dir))
+    return tiny_models_dir / "all-MiniLM-L6-v2"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _session_in_a_temporary_folder(tmp_path_factory):
     """Session fixtures run before each test's chdir: what they write to the working folder (MLflow's ./mlruns,

@@ -124,7 +124,7 @@ def test_a_when_that_names_no_choice_and_a_key_with_two_kinds_of_distribution_ar
 def test_the_default_space_chooses_a_family_and_only_its_keys_and_starts_from_configs_linear_yaml():
     space = load_search_space("default")
     (start,) = load_start_points("default")
-    assert start["model.solver"] == "lbfgs" and start["model.C"] == 3.0
+    assert start["model.solver"] == "lbfgs" and start["model.C"] == 3.0 and start["data.features"] == "tfidf"
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = set()
     for _ in range(16):
@@ -132,14 +132,19 @@ def test_the_default_space_chooses_a_family_and_only_its_keys_and_starts_from_co
         study.tell(trial, 0.0)
         assert trial_params(space, study.trials[-1].params) == params  # fixed settings back from what Optuna stored
         family = "linear" if params["model.solver"] == "lbfgs" else params["model.net"].rsplit(".", 1)[1]
+        if params.get("data.features") == "hybrid":
+            family = "hybrid"
         seen.add(family)
         branch = space["model.solver"].when[params["model.solver"]]
-        if family != "linear":
+        if family in ("linear", "hybrid"):
+            branch = branch | branch["data.features"].when.get(params["data.features"], {})
+        else:
             branch = branch | branch["model.net"].when[params["model.net"]]
         assert set(params) - {"model.solver"} == set(branch)
-        assert (params.get("data.features") == "tfidf") == (family != "CharCNN")
-        assert (params.get("data.batch_size", 64) is None) == (family == "linear")  # L-BFGS: one full batch
-    assert seen == {"linear", "CharCNN", "NgramNet"}
+        assert (params.get("data.features") in ("tfidf", "hybrid")) == (family != "CharCNN")
+        assert ("data.embedding.alpha" in params) == (family == "hybrid")
+        assert (params.get("data.batch_size", 64) is None) == (family in ("linear", "hybrid"))  # L-BFGS: full batch
+    assert seen == {"linear", "hybrid", "CharCNN", "NgramNet"}
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ INPUTS = Schema([ColSpec("string", name, required=False) for name in ("text", "t
 EXAMPLE = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
 # The distributions that loading a model imports (this file, tagger.pyfunc and tagger.loading, what they import,
 # and nltk for a model whose cleaning stems; jsonargparse with the extra tagger installs, whose typeshed_client
-# it imports when present); the model's requirements.txt pins them to this environment's releases.
+# it imports when present; transformers and tokenizers, which rebuild a pretrained encoder and its tokenizer);
+# the model's requirements.txt pins them to this environment's releases.
 # tests/test_registry.py checks the list against what a real load imports.
 SERVING_PACKAGES = (
     "mlflow",
@@ -43,6 +44,8 @@ SERVING_PACKAGES = (
     "iterative-stratification",
     "jsonargparse[signatures]",
     "nltk",
+    "transformers",
+    "tokenizers",
 )
 
 

@@ -175,8 +175,10 @@ class HybridFeatures:
         embedding: EmbeddingSettings,
         cache: EmbeddingCache | None,
     ) -> "HybridFeatures":
-        """TF-IDF fitted on the (cleaned) train texts; the encoder is loaded, never fitted."""
-        return cls(TfidfFeatures.fit(texts, settings), FrozenEmbedder.load(embedding, cache))
+        """TF-IDF fitted on the (cleaned) train texts; the encoder is loaded (first: a missing one fails at once),
+        never fitted."""
+        embedder = FrozenEmbedder.load(embedding, cache)
+        return cls(TfidfFeatures.fit(texts, settings), embedder)
 
     def __len__(self) -> int:
         return len(self.tfidf) + self.embedder.dim
