@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from tagger.baseline import DEFAULT_C, fit_pipeline
+from tagger.baseline_model import DEFAULT_C, fit_pipeline
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.split import stratified_fold
 from tagger.metrics import best_threshold, classification_report

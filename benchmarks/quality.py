@@ -6,8 +6,11 @@ Default: the project's own split (data.seed 42) for all; each config is fitted o
 scored. The split's noise: a paired bootstrap over the test projects of each config's macro F1 minus the
 baseline's (the same resampled projects for both), over all its seeds. Rows: default (configs/cnn.yaml, the
 lesson's, early-stopped on weighted val/loss), default_ap (the same CNN stopped on val/ap, as a study's trials
-are), linear, tuned; --rows picks some (the baseline always runs). Last line (n/a: a row not run):
-    quality baseline=<f1> default=<f1> default_ap=<f1> linear=<f1> tuned=<f1 or n/a>
+are), linear, hybrid (TF-IDF beside a frozen MiniLM embedding; its encoder found in $TAGGER_MODELS_DIR), tuned,
+and finetune (configs/finetune.yaml, only when named: minutes an epoch on a CPU); --rows picks some (the baseline
+always runs). A hybrid fit's time includes embedding the texts unless they are in the embedding cache. Last line
+(n/a: a row not run):
+    quality baseline=<f1> default=<f1> default_ap=<f1> linear=<f1> hybrid=<f1> tuned=<f1> finetune=<f1>
 
 --nested: an outer K-fold over the development projects; on each fold a whole default study (--inner-trials
 trials) runs on the other folds, and its hand-over model and the baseline are scored on the held-out fold.
@@ -31,16 +34,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagger import baseline
-from tagger.cli import cli_main
+from tagger import baseline_model as baseline
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.download import resolve_data_dir
 from tagger.errors import TaggerError, reported
+from tagger.fit_cli import cli_main
 from tagger.metrics import classification_report
 from tagger.redact import first_line
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-ROWS = ("default", "default_ap", "linear", "tuned")  # beside the baseline, which every row is compared with
+# Beside the baseline, which every row is compared with. finetune (configs/finetune.yaml) runs only when named:
+# minutes an epoch on a CPU.
+ROWS = ("default", "default_ap", "linear", "hybrid", "tuned", "finetune")
+DEFAULT_ROWS = ROWS[:-1]
 BOOTSTRAP = 1000
 
 
@@ -62,7 +68,8 @@ def fit_and_test(
     module, dm = cli.model, cli.datamodule  # best weights and tuned threshold, restored by ThresholdTuner
     rows = dm.corpus.splits["test"]  # in the corpus's order, so that runs pair up project by project
     with torch.no_grad():  # the corpus's texts are cleaned already (cleaning twice would stem twice)
-        inputs = dm.encoder.collate(dm.encoder.encode_all([dm.corpus.texts[i] for i in rows]))
+        cleaned, raw = [dm.corpus.texts[i] for i in rows], [dm.corpus.raw[i] for i in rows]
+        inputs = dm.encoder.collate(dm.encoder.encode_all(cleaned, raw))
         probs = module.eval()(inputs).float().sigmoid().numpy()
     predicted = (probs >= module.threshold.cpu().numpy()).astype(np.int64)
     report = classification_report(dm.corpus.y[rows], predicted, dm.classes)
@@ -130,11 +137,11 @@ def split_quality(args: argparse.Namespace) -> None:
 def rows_of(args: argparse.Namespace) -> dict[str, tuple[Path, list[str]]]:
     """Each row's config and extra fit arguments. default_ap is configs/cnn.yaml stopped, checkpointed and
     plateaued on val/ap (maximised), as a study's trial trains it, instead of the lesson's weighted val/loss."""
-    from tagger.cli import build
+    from tagger.fit_cli import build
     from tagger.tune.objective import judged_monitors
 
     cnn = CONFIGS / "cnn.yaml"
-    rows = {"default": (cnn, []), "linear": (CONFIGS / "linear.yaml", [])}
+    rows = {name: (CONFIGS / f"{name}.yaml", []) for name in ("linear", "hybrid", "finetune")} | {"default": (cnn, [])}
     if "default_ap" in args.rows:
         rows["default_ap"] = (
             cnn,
@@ -188,7 +195,11 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument(
-        "--rows", nargs="+", choices=ROWS, default=list(ROWS), help="the rows fitted beside the baseline (all)"
+        "--rows",
+        nargs="+",
+        choices=ROWS,
+        default=list(DEFAULT_ROWS),
+        help="the rows fitted beside the baseline (all but finetune)",
     )
     parser.add_argument("--tuned", type=Path, default=CONFIGS / "tuned.yaml", help="a tuned config, if there is one")
     parser.add_argument("--threads", type=int, default=2)

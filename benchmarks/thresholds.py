@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tagger.callbacks import predict_split
-from tagger.cli import cli_main
+from tagger.fit_cli import cli_main
 from tagger.metrics import best_threshold, class_thresholds, classification_report
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cnn.yaml"

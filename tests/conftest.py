@@ -173,7 +173,7 @@ def tune_options(tmp_path: Path, space: dict, **overrides):
 @pytest.fixture(scope="session")
 def trained(data_dir, tmp_path_factory):
     """A tiny model fitted through the CLI: (cli, best checkpoint path)."""
-    from tagger.cli import cli_main
+    from tagger.fit_cli import cli_main
 
     root = tmp_path_factory.mktemp("fit")
     cli = cli_main(["fit", *tiny_args(data_dir, root)])

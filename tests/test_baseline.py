@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tagger import baseline, evaluate, predict
-from tagger.baseline import Baseline, Trained, train
+from tagger.baseline_model import FORMAT, Baseline, Trained, report, train
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.dataset import load_projects
 from tagger.errors import TaggerError
@@ -106,7 +106,7 @@ def test_a_foreign_or_corrupt_file_is_one_error(fitted, tmp_path, capsys):
     foreign = write_npz(tmp_path / "foreign.npz", x=np.zeros(3))
     with pytest.raises(TaggerError, match="an .npz without tagger-baseline/1 metadata"):
         load_model(foreign)
-    pickled = write_npz(tmp_path / "pickled.npz", meta=np.array([{"format": baseline.FORMAT}], dtype=object))
+    pickled = write_npz(tmp_path / "pickled.npz", meta=np.array([{"format": FORMAT}], dtype=object))
     with pytest.raises(TaggerError, match="not a readable tagger baseline .*allow_pickle"):
         load_model(pickled)
     bad_json = write_npz(tmp_path / "json.npz", **arrays | {"meta": np.frombuffer(b"{oops", dtype=np.uint8)})
@@ -132,7 +132,7 @@ def test_the_command_prints_evaluate_s_table_and_saves_under_baselines(fitted, d
     """The same per-tag table as tagger.evaluate (not 250 lines of JSON); the model in a git-ignored folder."""
     baseline.main(["--data.data_dir", str(data_dir), "--data.min_tag_freq", str(MIN_TAG_FREQ)])
     out, err = capsys.readouterr()
-    figures = baseline.report(fitted[0], dm.corpus)
+    figures = report(fitted[0], dm.corpus)
     assert out == evaluate.table(figures) + "\n"
     assert out.splitlines()[0].split() == ["precision", "recall", "f1-score", "support"]
     assert err.startswith("tagger: baseline saved to baselines/baseline.npz (")

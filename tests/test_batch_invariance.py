@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import TEXTS, config_args
 
-from tagger.baseline import train
-from tagger.cli import cli_main
+from tagger.baseline_model import train
 from tagger.data.datamodule import TaggerDataModule
+from tagger.fit_cli import cli_main
 from tagger.loading import load_model
 
 FEW_BATCHES = ("--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2")

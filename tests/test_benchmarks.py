@@ -1,4 +1,4 @@
-"""Every path of benchmarks/bench_cnn.py and benchmarks/startup.py, on tiny sizes: they still run and answer."""
+"""Every path of benchmarks/bench_cnn.py, startup.py and latency.py, on tiny sizes: they still run and answer."""
 
 import re
 import runpy
@@ -49,3 +49,12 @@ def test_startup_times_every_console_command(capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     names = ["tagger", "tagger-fit", "tagger-baseline", "tagger-tune", "tagger-predict", "tagger-evaluate"]
     assert re.fullmatch("startup " + " ".join(rf"{name}=\d+\.\d\d" for name in names), lines[-1])
+
+
+def test_latency_times_every_family_at_batch_1_and_256(data_dir, capsys, tiny_minilm):
+    """The shipped configs' encoder is the tiny BERT here (tiny_minilm), so the pretrained families run in seconds."""
+    main = runpy.run_path(str(BENCH / "latency.py"))["main"]
+    rows = ["baseline", "linear", "hybrid", "cnn", "finetune"]
+    main(["--data-dir", str(data_dir), "--rows", *rows, "--texts", "4", "--repeats", "1", "--threads", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch("latency " + " ".join(rf"{row}=\d+\.\d\d/\d+\.\d\d\d" for row in rows), lines[-1])

@@ -13,8 +13,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tagger import cli
 from tagger.callbacks import ThresholdTuner
-from tagger.cli import cli_main
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger
 
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("search_space"))

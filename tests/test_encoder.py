@@ -14,9 +14,9 @@ from mlflow.pyfunc.model import PythonModelContext
 from optuna.trial import TrialState
 
 import tagger.pretrained as pretrained
-from tagger.cli import cli_main
 from tagger.data.pretrained_tokens import PretrainedSettings, PretrainedTokens
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.models.encoder import EncoderNet
 from tagger.pyfunc import TaggerPyfunc

@@ -22,11 +22,11 @@ from tiny_bert import tiny_bert
 
 from tagger import evaluate, predict
 from tagger.callbacks import predict_split
-from tagger.cli import cli_main
 from tagger.data import embeddings
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.embeddings import EmbeddingCache, EmbeddingSettings, FrozenEmbedder
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
 from tagger.registry import log_model

@@ -8,8 +8,8 @@ from conftest import tiny_args, tracking_store
 from mlflow.tracking import MlflowClient
 from mlflow.utils import mlflow_tags
 
-from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
+from tagger.fit_cli import cli_main
 from tagger.lineage import FIXED, lineage
 
 

@@ -12,10 +12,11 @@ import torch
 from conftest import config_args
 from mlflow.tracking import MlflowClient
 
-from tagger import baseline, predict
+from tagger import baseline_model as baseline
+from tagger import predict
 from tagger.callbacks import predict_split
-from tagger.cli import cli_main
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
 from tagger.models.ngram import NgramNet

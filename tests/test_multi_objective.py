@@ -12,8 +12,8 @@ from conftest import tiny_args, tracking_store, tune_options
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tagger.cli import build
 from tagger.errors import TaggerError
+from tagger.fit_cli import build
 from tagger.loading import Tagger, save_lean
 from tagger.tune.cost import architecture, measure
 from tagger.tune.objectives import Pick

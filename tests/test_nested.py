@@ -9,7 +9,7 @@ import yaml
 from conftest import tiny_args, tune_options
 from mlflow.tracking import MlflowClient
 
-from tagger.cli import build
+from tagger.fit_cli import build
 from tagger.nested import OuterFold, outer_folds, score_fold, summary_line
 
 

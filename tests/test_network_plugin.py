@@ -11,7 +11,7 @@ from conftest import tiny_args
 from torch import nn
 
 from tagger import evaluate
-from tagger.cli import cli_main
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger
 
 

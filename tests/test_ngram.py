@@ -12,10 +12,10 @@ from conftest import config_args
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from tagger import evaluate
-from tagger.cli import cli_main
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.features import TfidfFeatures, TfidfSettings
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger
 from tagger.models.ngram import NgramNet
 from tagger.module import term_weights

@@ -13,11 +13,11 @@ from conftest import config_args
 from mlflow.pyfunc.model import PythonModelContext
 
 from tagger import evaluate, evaluation, predict
-from tagger.baseline import train
-from tagger.cli import cli_main
+from tagger.baseline_model import train
 from tagger.data.datamodule import TaggerDataModule, fingerprint
 from tagger.data.tokenizer import pad_batch
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, load_model, save_lean
 from tagger.metrics import score
 from tagger.pyfunc import TaggerPyfunc

@@ -18,8 +18,8 @@ from packaging.utils import canonicalize_name
 
 import tagger
 from tagger import cli
-from tagger.cli import cli_main
 from tagger.errors import TaggerError
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger
 from tagger.registry import SERVING_PACKAGES, check_model_name
 

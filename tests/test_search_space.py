@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import FAMILIES, REPO, tiny_args
 
-from tagger.cli import build
 from tagger.errors import TaggerError
+from tagger.fit_cli import build
 from tagger.tune.search_space import (
     edge_values,
     example_values,

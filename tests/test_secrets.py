@@ -8,7 +8,7 @@ import sqlalchemy
 from conftest import tiny_args
 from lightning.pytorch.cli import SaveConfigCallback
 
-from tagger.cli import cli_main
+from tagger.fit_cli import cli_main
 
 PASSWORD = "hunter2secret"
 

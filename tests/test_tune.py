@@ -17,8 +17,8 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from tagger import evaluate
-from tagger.cli import build, cli_main
 from tagger.errors import TaggerError
+from tagger.fit_cli import build, cli_main
 from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.tune.objective import PRUNING_MONITOR, make_plan
 from tagger.tune.objectives import Pick

@@ -9,7 +9,6 @@ tagger.evaluate load like a checkpoint.
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from jsonargparse import ArgumentParser
 from jsonargparse.typing import PositiveFloat
@@ -21,18 +20,6 @@ from tagger.help_formatter import HelpFormatter
 
 KEPT = KeptAnswers("tagger.baseline", ("tagger-baseline", "python -m tagger.baseline"))
 OUTPUT = Path("baselines") / "baseline.npz"  # git-ignored, removed by `make clean`, as fit's lightning_logs/
-
-
-def __getattr__(name: str) -> Any:
-    """The model's names (Baseline, train, yardstick, ...) from tagger.baseline_model on first use: they import
-    torch and scikit-learn, which --help should not pay for. Never a private or dunder name: the import system asks
-    for __path__ on every `from tagger.baseline import ...`."""
-    if not name.startswith("_"):
-        from tagger import baseline_model
-
-        if hasattr(baseline_model, name):
-            return getattr(baseline_model, name)
-    raise AttributeError(f"module 'tagger.baseline' has no attribute {name!r}")
 
 
 def run(argv: list[str], program: str) -> None:

@@ -1,26 +1,15 @@
 """`python -m tagger.cli fit|validate|test --config configs/cnn.yaml` (the console script `tagger`).
 
 The entry point only: --help, --version and a missing or unknown subcommand are answered before Lightning is
-imported (tagger.commandline); the LightningCLI wiring is tagger.fit_cli, whose names this module also gives.
+imported (tagger.commandline); the LightningCLI wiring (TaggerCLI, cli_main, build) is tagger.fit_cli.
 """
 
 import sys
-from typing import Any
 
 from tagger.commandline import KeptAnswers, called_as
 from tagger.errors import reported
 
 KEPT = KeptAnswers("tagger.cli", ("tagger", "python -m tagger.cli"), ("fit", "validate", "test"))
-
-
-def __getattr__(name: str) -> Any:
-    """TaggerCLI, cli_main and build on first use: they import Lightning and torch, which --help should not pay
-    for."""
-    if name in ("TaggerCLI", "cli_main", "build"):
-        from tagger import fit_cli
-
-        return getattr(fit_cli, name)
-    raise AttributeError(f"module 'tagger.cli' has no attribute {name!r}")
 
 
 def run(argv: list[str], program: str) -> None:

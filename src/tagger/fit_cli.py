@@ -244,6 +244,12 @@ def cli_main(args: list[str] | None = None, **kwargs) -> TaggerCLI:
         return TaggerCLI(TaggerModule, TaggerDataModule, args=args, **kwargs)
 
 
+def build(args: list[str], **kwargs) -> TaggerCLI:
+    """Datamodule, model and trainer exactly as `fit` builds them, not run; a bad argument raises
+    (ArgumentError) instead of exiting, so the caller can say which input is wrong."""
+    return cli_main(args, run=False, save_config_callback=None, parser_kwargs={"exit_on_error": False}, **kwargs)
+
+
 @contextmanager
 def disk_full_reported() -> Iterator[None]:
     """A full disk while writing checkpoints or logs ends in one line naming the folder. Lightning writes a

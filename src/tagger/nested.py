@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from tagger import baseline
+from tagger import baseline_model as baseline
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.dataset import GENERIC_TAGS, LabelMapping, frequent_labels, load_projects, load_tags
 from tagger.data.download import PROJECTS, TAGS

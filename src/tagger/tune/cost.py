@@ -18,8 +18,8 @@ from collections.abc import Callable
 import lightning
 import torch
 
-from tagger.cli import TaggerCLI
 from tagger.data.datamodule import TaggerDataModule
+from tagger.fit_cli import TaggerCLI
 from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.module import THRESHOLD_TUNED
 

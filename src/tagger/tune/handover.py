@@ -22,9 +22,9 @@ import yaml
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.cli import cli_main
 from tagger.errors import TaggerError
 from tagger.files import write_atomic
+from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import score
 from tagger.tune.objectives import Pick

@@ -17,9 +17,9 @@ from optuna_integration import PyTorchLightningPruningCallback
 from sklearn.metrics import average_precision_score
 
 from tagger.callbacks import predict_split
-from tagger.cli import TaggerCLI, build
 from tagger.data.datamodule import check_folds
 from tagger.errors import TaggerError
+from tagger.fit_cli import TaggerCLI, build
 from tagger.lineage import lineage
 from tagger.metrics import best_threshold, class_thresholds, score
 from tagger.redact import first_line

@@ -15,10 +15,10 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from tagger.baseline import yardstick
-from tagger.cli import build
+from tagger.baseline_model import yardstick
 from tagger.errors import TaggerError
 from tagger.files import unwritable
+from tagger.fit_cli import build
 from tagger.lineage import FIXED, fixed_settings
 from tagger.redact import first_line
 from tagger.registry import check_model_name
