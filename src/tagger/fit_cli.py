@@ -104,7 +104,7 @@ class TaggerCLI(LightningCLI):
         tracking = self._get(self.config, "mlflow")
         if tracking.register_model is not None:  # else refused by the registry only after the whole fit
             check_model_name(tracking.register_model, "--mlflow.register_model")
-        if tracking.tracking_uri is not None and self.subcommand in (None, "fit"):
+        if tracking.tracking_uri is not None and self.subcommand == "fit":
             # else MLflow retries an unreachable database for minutes. Optuna comes with tune's check: only here
             from tagger.tune.storage import check_database
 
