@@ -88,6 +88,7 @@ def test_a_family_and_a_network_are_read_from_the_config():
         "data": {"features": "tokens"},
     }
     plugin = {"model": {"net": {"class_path": "my_package.nets.MyNet", "init_args": {"dim": 4}}}}
-    assert [family(c) for c in (linear, cnn, plugin, {})] == ["linear", "CharCNN", "MyNet", "?"]
+    hybrid = linear | {"data": {"features": "hybrid"}}
+    assert [family(c) for c in (linear, hybrid, cnn, plugin, {})] == ["linear", "hybrid", "CharCNN", "MyNet", "?"]
     assert network(cnn) == "CharCNN(embedding_dim=8, filter_sizes=[1, 2]) on tokens"
     assert TrialRecord(config=yaml.safe_dump(plugin)).network == "MyNet(dim=4)"

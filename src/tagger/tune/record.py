@@ -83,12 +83,13 @@ class TrialRecord:
 
 
 def family(config: dict[str, Any]) -> str:
-    """A model's family, from its resolved fit config: ``linear`` for a network solved to its optimum by L-BFGS,
-    else its network's class name (CharCNN, NgramNet, a plugin's own). Decided here only, so a new network class is
-    a new family everywhere with no change here."""
+    """A model's family, from its resolved fit config: ``linear`` for a network solved to its optimum by L-BFGS
+    (``hybrid`` when it reads TF-IDF beside a frozen embedding), else its network's class name (CharCNN, NgramNet,
+    EncoderNet, a plugin's own). Decided here only, so a new network class is a new family everywhere with no change
+    here."""
     model = config.get("model") or {}
     if model.get("solver") == "lbfgs":
-        return "linear"
+        return "hybrid" if (config.get("data") or {}).get("features") == "hybrid" else "linear"
     return str((model.get("net") or {}).get("class_path", "?")).rsplit(".", 1)[-1]
 
 
