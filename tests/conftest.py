@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import sqlalchemy
 import torch
@@ -282,3 +283,24 @@ def postgres_url():
     connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
     connection.close()
     admin.dispose()
+
+
+def served_by_mlflow(model_file: Path, texts: list[str], folder: Path) -> tuple[np.ndarray, str]:
+    """The (N, C) probabilities of ``model_file`` logged to a fresh MLflow store in ``folder`` and loaded back as a
+    pyfunc, and the logged model's URI: what `mlflow models serve` answers."""
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from tagger.registry import log_model
+
+    uri = f"sqlite:///{folder}/mlflow.db"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("e", artifact_location=str(folder / "art")))
+    info = log_model(model_file, uri, run.info.run_id)
+    try:
+        mlflow.set_tracking_uri(uri)
+        served = mlflow.pyfunc.load_model(info.model_uri).predict(pd.DataFrame({"text": texts}))
+    finally:
+        mlflow.set_tracking_uri(None)
+    return np.array([list(row.values()) for row in served["probabilities"]]), info.model_uri

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from conftest import REPO, config_args
+from conftest import REPO, config_args, served_by_mlflow
 from huggingface_hub import constants
-from mlflow.tracking import MlflowClient
 from scipy.sparse import vstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -29,7 +27,6 @@ from tagger.errors import TaggerError
 from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
-from tagger.registry import log_model
 
 MINILM = REPO.parent / "shared" / "models" / "all-MiniLM-L6-v2"
 TEXTS = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
@@ -176,17 +173,9 @@ def test_its_checkpoint_predicts_with_neither_the_encoders_folder_nor_the_hub(
         module.threshold.item()
     )
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    run = client.create_run(client.create_experiment("e", artifact_location=str(tmp_path / "art")))
-    info = log_model(lean, uri, run.info.run_id)
-    try:
-        mlflow.set_tracking_uri(uri)
-        served = mlflow.pyfunc.load_model(info.model_uri).predict(pd.DataFrame({"text": TEXTS}))
-    finally:
-        mlflow.set_tracking_uri(None)
-    assert np.array([list(r.values()) for r in served["probabilities"]]) == pytest.approx(expected, abs=1e-4)
-    pins = mlflow.pyfunc.get_model_dependencies(info.model_uri)
+    served, model_uri = served_by_mlflow(lean, TEXTS, tmp_path)
+    assert served == pytest.approx(expected, abs=1e-4)
+    pins = mlflow.pyfunc.get_model_dependencies(model_uri)
     assert {line.split("==")[0] for line in Path(pins).read_text().split()} >= {"transformers", "tokenizers"}
 
 

@@ -4,13 +4,10 @@ by L-BFGS inside the module, through the same fit, checkpoint, predict and MLflo
 import json
 from pathlib import Path
 
-import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from conftest import config_args
-from mlflow.tracking import MlflowClient
+from conftest import config_args, served_by_mlflow
 
 from tagger import baseline_model as baseline
 from tagger import predict
@@ -20,7 +17,6 @@ from tagger.fit_cli import cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
 from tagger.models.ngram import NgramNet
-from tagger.registry import log_model
 
 
 def linear_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
@@ -82,16 +78,7 @@ def test_its_checkpoint_predict_and_mlflow_model_give_the_modules_probabilities(
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert np.array([list(p["probabilities"].values()) for p in printed]) == pytest.approx(expected.numpy(), abs=1e-4)
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    run = client.create_run(client.create_experiment("e", artifact_location=str(tmp_path / "art")))
-    info = log_model(lean, uri, run.info.run_id)
-    try:
-        mlflow.set_tracking_uri(uri)
-        served = mlflow.pyfunc.load_model(info.model_uri).predict(pd.DataFrame({"text": texts}))
-    finally:
-        mlflow.set_tracking_uri(None)
-    served_probs = np.array([list(row.values()) for row in served["probabilities"]])
+    served_probs, _ = served_by_mlflow(lean, texts, tmp_path)
     assert served_probs == pytest.approx(expected.numpy(), abs=1e-4)
 
 
