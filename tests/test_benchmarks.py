@@ -1,4 +1,4 @@
-"""Every path of benchmarks/bench_cnn.py, startup.py and latency.py, on tiny sizes: they still run and answer."""
+"""Every path of benchmarks/bench_cnn.py, startup.py, latency.py and embedding.py, on tiny sizes: they still run and answer."""
 
 import re
 import runpy
@@ -58,3 +58,10 @@ def test_latency_times_every_family_at_batch_1_and_256(data_dir, capsys, tiny_mi
     main(["--data-dir", str(data_dir), "--rows", *rows, "--texts", "4", "--repeats", "1", "--threads", "1"])
     lines = capsys.readouterr().out.splitlines()
     assert re.fullmatch("latency " + " ".join(rf"{row}=\d+\.\d\d/\d+\.\d\d\d" for row in rows), lines[-1])
+
+
+def test_embedding_times_loading_a_cold_run_and_a_cached_one(data_dir, capsys, tiny_minilm):
+    main = runpy.run_path(str(BENCH / "embedding.py"))["main"]
+    main(["--data-dir", str(data_dir), "--threads", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"embedding texts=[1-9]\d* load=\d+\.\d\d cold=\d+\.\d\d cached=\d+\.\d\d", lines[-1])
