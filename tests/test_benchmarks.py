@@ -1,4 +1,5 @@
-"""Every path of benchmarks/bench_cnn.py, startup.py, latency.py and embedding.py, on tiny sizes: they still run and answer."""
+"""Every path of benchmarks/bench_cnn.py, startup.py, latency.py and embedding.py, on tiny sizes: they still run
+and answer."""
 
 import re
 import runpy
