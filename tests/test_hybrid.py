@@ -24,9 +24,10 @@ from tagger.data import embeddings
 from tagger.data.datamodule import TaggerDataModule
 from tagger.data.embeddings import EmbeddingCache, EmbeddingSettings, FrozenEmbedder
 from tagger.errors import TaggerError
-from tagger.fit_cli import cli_main
+from tagger.fit_cli import build, cli_main
 from tagger.loading import Tagger, save_lean
 from tagger.metrics import classification_report
+from tagger.tune.cost import architecture, measure
 
 MINILM = REPO.parent / "shared" / "models" / "all-MiniLM-L6-v2"
 TEXTS = ["Graph neural networks for node classification in PyTorch", "A GAN that generates faces"]
@@ -89,6 +90,28 @@ def test_lbfgs_solves_it_to_scikit_learns_logistic_regression(fitted):
         for p in (ours, theirs.predict_proba(features("val")))
     ]
     assert abs(f1[0] - f1[1]) < 0.005
+
+
+def test_its_serving_cost_embeds_each_raw_text_as_a_loaded_model_does(fitted, monkeypatch):
+    """A study's latency objective (tagger.tune.cost) times what serving runs: raw texts in, each embedded (a
+    loaded model has no cache), though this fit's embeddings are all cached."""
+    cli, _ = fitted
+    embedded = []
+    compute = FrozenEmbedder.compute
+    monkeypatch.setattr(FrozenEmbedder, "compute", lambda self, texts: embedded.extend(texts) or compute(self, texts))
+    measure(cli)
+    corpus = cli.datamodule.corpus
+    assert embedded and set(embedded) <= {corpus.raw[i] for i in corpus.splits["val"]}
+
+
+def test_its_architecture_names_the_tfidf_and_embedding_settings_but_not_alpha(data_dir, tiny_bert_dir, tmp_path):
+    def arch(*extra: str) -> str:
+        return architecture(build(hybrid_args(data_dir, tmp_path, tiny_bert_dir, *extra)))
+
+    same = arch()
+    assert arch("--data.embedding.alpha", "2.0") == same  # applied after embedding: it costs nothing
+    assert arch("--data.tfidf.min_df", "3") != same
+    assert arch("--data.embedding.max_length", "16") != same
 
 
 def test_embeddings_are_cached_once_per_text_and_encoder(tiny_bert_dir, tmp_path, monkeypatch):

@@ -191,6 +191,11 @@ class HybridFeatures:
 
     collate = staticmethod(TfidfFeatures.collate)
 
+    def uncached(self) -> "HybridFeatures":
+        """The same features embedding every text they are given, as a loaded model's do: what serving costs."""
+        embedder = self.embedder
+        return HybridFeatures(self.tfidf, FrozenEmbedder(embedder.encoder, embedder.state, embedder.settings, None))
+
     def to_dict(self) -> dict:
         return {"tfidf": self.tfidf.to_dict(), "embedding": self.embedder.to_dict()}
 

@@ -19,6 +19,7 @@ import lightning
 import torch
 
 from tagger.data.datamodule import TaggerDataModule
+from tagger.data.features import HybridFeatures
 from tagger.fit_cli import TaggerCLI
 from tagger.loading import INFERENCE_KEYS, Tagger
 from tagger.module import THRESHOLD_TUNED
@@ -64,17 +65,23 @@ def architecture(cli: TaggerCLI) -> str:
         if param.default is not inspect.Parameter.empty
     }
     args = defaults | hparams["net"].get("init_args", {}) | {"vocab_size": hparams["vocab_size"]}
-    features = {"features": data.features} | ({"tfidf": vars(data.tfidf)} if data.features == "tfidf" else {})
+    features = {"features": data.features}
+    if data.features in ("tfidf", "hybrid"):
+        features["tfidf"] = vars(data.tfidf)
+    if data.features == "hybrid":  # its alpha scales the block after embedding: it costs nothing
+        features["embedding"] = {k: v for k, v in vars(data.embedding).items() if k != "alpha"}
     key = [type(net).__qualname__, {k: v for k, v in args.items() if "dropout" not in k}, features]
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @torch.no_grad()
 def measure(cli: TaggerCLI) -> dict[str, float]:
-    """latency_ms (batch 1) and latency_ms_b64, in ms per text; num_params; size_bytes."""
+    """latency_ms (batch 1) and latency_ms_b64, in ms per text; num_params; size_bytes. The texts go in raw, and a
+    hybrid embeds each of them, as a loaded model does (it has no embedding cache)."""
     dm, module = cli.datamodule, cli.model
-    texts = [dm.corpus.texts[i] for i in dm.corpus.splits["val"][:LATENCY_TEXTS]]
-    tagger = Tagger(module, dm.cleaning, dm.encoder, dm.classes, dm.label_mapping)
+    texts = [dm.corpus.raw[i] for i in dm.corpus.splits["val"][:LATENCY_TEXTS]]
+    encoder = dm.encoder.uncached() if isinstance(dm.encoder, HybridFeatures) else dm.encoder
+    tagger = Tagger(module, dm.cleaning, encoder, dm.classes, dm.label_mapping)
     threads, training = torch.get_num_threads(), module.training
     torch.set_num_threads(THREADS)
     module.eval()
