@@ -66,6 +66,8 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         for message in QUIET:
             warnings.filterwarnings("ignore", message=message)
+        # LightningCLI's own calls of jsonargparse APIs that jsonargparse deprecates: nothing a user can change
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="lightning.pytorch.cli")
         try:
             yield
         finally:
