@@ -101,7 +101,7 @@ def check_two_workers(output: str, study: optuna.Study, tmp_path) -> None:
 @pytest.mark.postgres
 def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, data_dir, tmp_path):
     """Two workers (as on two machines); one is SIGKILLed mid-trial; the other retries its trial."""
-    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "3"]
+    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "2"]
     command = tune_command(tmp_path, data_dir, postgres_url, *long_trials)
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115
     victim = subprocess.Popen(command, stdout=logs[0], stderr=subprocess.STDOUT)
@@ -113,7 +113,7 @@ def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, d
     victim.wait()
     assert survivor.wait(timeout=300) == 0, (tmp_path / "worker1.log").read_text()
 
-    study = check_study(postgres_url, tmp_path, n_trials=3, workers=2)
+    study = check_study(postgres_url, tmp_path, n_trials=2, workers=2)
     (killed,) = study.get_trials(states=(TrialState.FAIL,))
     (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
     assert retry.state in FINISHED and retry.params == killed.params
@@ -151,7 +151,7 @@ def test_losing_the_database_mid_study_stops_with_one_message_and_keeps_the_tria
 
 def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_left(data_dir, tmp_path):
     storage = f"journal:{tmp_path}/optuna.journal"
-    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "3"]
+    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "2"]
     command = tune_command(tmp_path, data_dir, storage, "--workers", "2", *long_trials)
     main = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -172,7 +172,7 @@ def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_le
 
     rerun = subprocess.run(command, timeout=240, capture_output=True, text=True)  # the same command again
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    study = check_study(storage, tmp_path, n_trials=3, workers=2)  # no run left RUNNING
+    study = check_study(storage, tmp_path, n_trials=2, workers=2)  # no run left RUNNING
     check_two_workers(rerun.stdout + rerun.stderr, study, tmp_path)  # two workers on a journal file
     assert len(study.get_trials(states=(TrialState.FAIL,))) == 2  # the two killed trials, retried
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
