@@ -23,11 +23,13 @@ install: ## create .venv with the CPU build of torch and the package (editable, 
 	$(BIN)/pip install "torch==2.13.0"  # the CPU build; unpinned torch could pull a multi-GB CUDA build
 	$(BIN)/pip install -e ".[dev,dashboard]"
 
+# The suite runs on every core (pytest-xdist; work stealing evens out the long worker-pool tests).
+PARALLEL := -n auto --dist worksteal
 test: ## the whole suite, slow end-to-end tests included (what CI runs; data: ../shared/data, else ./data)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 test-fast: ## the edit loop: every test but the slow and integration ones
-	$(BIN)/python -m pytest -m "not slow and not integration"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow and not integration"
 
 test-model-env: ## a logged model loads in a fresh virtualenv built from its own requirements.txt (pip, ~100 s)
 	$(BIN)/python -m pytest -m model_env
