@@ -39,9 +39,15 @@ def test_the_eta_divides_by_the_trials_running_at_once(capsys):
 
 def test_a_pruned_trial_shows_the_pruner_s_figure_under_its_own_name(capsys):
     study = optuna.create_study(direction="maximize")
-    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, intermediate_values={0: 0.6, 1: 0.7013}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.PRUNED,
+            intermediate_values={0: 0.6, 1: 0.7013},
+            user_attrs={"pruned_on": "val/f1_own_threshold"},
+        )
+    )
     Progress(n_trials=2)(study, study.trials[0])
-    assert "PRUNED   value=- (val/ap 0.7013 when pruned) best=-" in capsys.readouterr().out
+    assert "PRUNED   value=- (val/f1_own_threshold 0.7013 when pruned) best=-" in capsys.readouterr().out
 
 
 def test_a_study_opens_with_what_it_holds_counted_in_words():

@@ -157,10 +157,9 @@ def test_a_pruned_trial_keeps_the_objective_s_column_empty_and_its_pruner_s_figu
     pruned = single_study.study.trials[1]
     assert pruned.state == TrialState.PRUNED and pruned.value is None  # was its val/ap, in the dashboard's plots
     trials = pd.read_csv(single_study.options.out / "trials.csv").set_index("number")
-    assert (
-        np.isnan(trials.loc[1, "value_val_f1"]) and trials.loc[1, "pruned_at_val_ap"] == pruned.intermediate_values[0]
-    )
-    assert trials.loc[[0, 2], "pruned_at_val_ap"].isna().all()
+    assert np.isnan(trials.loc[1, "value_val_f1"]) and trials.loc[1, "pruned_at"] == pruned.intermediate_values[0]
+    assert trials.loc[1, "user_attrs_pruned_on"] == PRUNING_MONITOR  # a single split's trial: per epoch
+    assert trials.loc[[0, 2], "pruned_at"].isna().all()
 
 
 def test_trials_csv_names_each_trial_s_family_and_network_and_writes_integers_as_integers(single_study):
@@ -350,7 +349,7 @@ def test_a_cross_validated_trial_is_never_pruned_after_its_last_fold(tmp_path):
         (tmp_path / f"fold_{fold}").mkdir()
         y = rng.integers(0, 2, (20, 3))
         p = np.clip(y * 0.6 + rng.random((20, 3)) * 0.5, 0, 1)
-        arrays = {"val_p": p, "val_y": y, "test_p": p, "test_y": y, "val_ap": 0.5, "classes": np.array(["a", "b", "c"])}
+        arrays = {"val_p": p, "val_y": y, "test_p": p, "test_y": y, "classes": np.array(["a", "b", "c"])}
         np.savez(tmp_path / f"fold_{fold}" / "predictions.npz", **arrays)
     study = optuna.create_study(direction="maximize", pruner=PruneFromStep(1))
     trial = study.ask()
@@ -359,6 +358,36 @@ def test_a_cross_validated_trial_is_never_pruned_after_its_last_fold(tmp_path):
     assert 0 < run.record.metrics["val_f1"] <= 1 and "val_f1_fold1" in run.record.metrics
     with pytest.raises(optuna.TrialPruned, match="after fold 1"):  # before the last fold, it still prunes
         cross_validated(study.ask(), TrialPlan([], {}, parser=None, config={}, cv=3), run, {})
+
+
+def test_a_cross_validated_trial_reports_the_objective_s_f1_to_the_pruner_not_val_ap(tmp_path):
+    """Tags ranked perfectly (val/ap 1) but on different scales: one threshold for all cannot separate them, and the
+    pruner must see that poor F1, as the objective will. With val/ap, such trials (per_tag weighting) completed
+    and raised the median until the pruner stopped nearly every other trial."""
+    from types import SimpleNamespace
+
+    from sklearn.metrics import average_precision_score
+
+    from tagger.tune.objective import FOLD_PRUNING_FIGURE, TrialPlan, cross_validated, own_threshold_f1
+    from tagger.tune.record import TrialRecord
+
+    rng = np.random.default_rng(0)
+    for fold in range(2):
+        (tmp_path / f"fold_{fold}").mkdir()
+        y = rng.integers(0, 2, (40, 2))
+        p = np.stack([0.6 + 0.3 * y[:, 0], 0.05 + 0.1 * y[:, 1]], axis=1)  # tag b's positives below a's negatives
+        arrays = {"val_p": p, "val_y": y, "test_p": p, "test_y": y, "classes": np.array(["a", "b"])}
+        np.savez(tmp_path / f"fold_{fold}" / "predictions.npz", **arrays)
+    assert average_precision_score(y, p, average="macro") == 1.0
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    run = SimpleNamespace(part_dir=lambda part: tmp_path / part, record=TrialRecord())
+    cross_validated(trial, TrialPlan([], {}, parser=None, config={}, cv=2), run, {})
+    reported = study.trials[0].intermediate_values
+    folds = [dict(np.load(tmp_path / f"fold_{k}" / "predictions.npz")) for k in range(2)]
+    assert reported[0] == own_threshold_f1(folds[0]) < 0.9  # val/ap would say 1.0
+    assert reported[1] == pytest.approx(np.mean([own_threshold_f1(f) for f in folds]))
+    assert FOLD_PRUNING_FIGURE == "val/f1_own_threshold"
 
 
 def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(data_dir, tmp_path, monkeypatch):

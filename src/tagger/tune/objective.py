@@ -14,7 +14,6 @@ import numpy as np
 import optuna
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from optuna_integration import PyTorchLightningPruningCallback
-from sklearn.metrics import average_precision_score
 
 from tagger.callbacks import predict_split
 from tagger.data.datamodule import check_folds
@@ -32,6 +31,12 @@ from tagger.tune.trial_run import TrialRun
 # (class weights push probabilities down) and would rank an untrained model above them. A trial's early stopping,
 # best-model checkpoint and ReduceLROnPlateau follow it too (maximised), whatever the fit config monitors.
 PRUNING_MONITOR = "val/ap"
+# What a cross-validated trial reports to the pruner after each fold: the mean, over its folds so far, of each
+# fold's macro F1 at the threshold tuned on that fold's own predictions. The objective's own figure but for the
+# threshold (which it takes from the other folds, not all run yet). val/ap ranks trials otherwise: a model whose
+# tags are ranked well but scaled unevenly (per_tag weighting) has a high val/ap and a poor F1 at one threshold,
+# and once such trials completed, the median pruner stopped nearly every other trial (docs/tuning.md).
+FOLD_PRUNING_FIGURE = "val/f1_own_threshold"
 STOPPING = (EarlyStopping, ModelCheckpoint)
 PER_TAG_MIN_POSITIVES = 10  # ThresholdTuner's default: rarer tags keep the global threshold
 Tuner = Callable[[np.ndarray, np.ndarray], float | list[float]]
@@ -153,11 +158,13 @@ def objective(trial: optuna.Trial, plan: TrialPlan, run: TrialRun) -> float | li
     run.record.config = plan.config_for(params)
     run.start(params, plan.lineage)
     if plan.cv > 1:  # costs measured on the plain split's validation texts, as in a single-split study
+        run.record.pruned_on = FOLD_PRUNING_FIGURE if plan.prunes else None
         admit(trial, plan, run, build(plan.args(params)))
         cross_validated(trial, plan, run, params)
         return plan.values(run.record.metrics)
     callbacks = plan.callbacks()
     if plan.prunes:
+        run.record.pruned_on = PRUNING_MONITOR
         callbacks.append(PyTorchLightningPruningCallback(trial, monitor=PRUNING_MONITOR))
     cli = build(plan.args(params), trainer_defaults=run.trainer_defaults(callbacks))
     admit(trial, plan, run, cli)
@@ -203,8 +210,8 @@ def measured(study: optuna.Study, arch: str) -> dict[str, float] | None:
 
 def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params: dict[str, Any]) -> None:
     """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never on its
-    own. Pruning looks after each fold but the last at the mean validation average precision so far (step =
-    fold). A fold's predictions are kept in the trial's folder, so a retried trial fits only the folds it lacks."""
+    own. Pruning looks after each fold but the last at FOLD_PRUNING_FIGURE (step = fold). A fold's predictions are
+    kept in the trial's folder, so a retried trial fits only the folds it lacks."""
     folds = []
     for fold in range(plan.cv):
         saved = run.part_dir(f"fold_{fold}") / "predictions.npz"
@@ -212,7 +219,7 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
             fit_fold_of(plan, run, params, fold, saved)
         folds.append(dict(np.load(saved)))
         if plan.prunes:
-            trial.report(float(np.mean([f["val_ap"] for f in folds])), step=fold)
+            trial.report(float(np.mean([own_threshold_f1(f) for f in folds])), step=fold)
             if fold < plan.cv - 1 and trial.should_prune():  # after the last, pruning saves nothing and loses its F1
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
     classes = list(folds[0]["classes"])
@@ -241,6 +248,12 @@ def out_of_fold_scores(
     return [score(y, p, t, classes)["overall"]["f1"] for y, p, t in zip(ys, probs, thresholds, strict=True)]
 
 
+def own_threshold_f1(fold: dict[str, np.ndarray]) -> float:
+    """A fold's validation macro F1 at the one threshold that is best on its own predictions."""
+    y, p = fold["val_y"], fold["val_p"]
+    return score(y, p, best_threshold(y, p), list(fold["classes"]))["overall"]["f1"]
+
+
 def fit_fold_of(plan: TrialPlan, run: TrialRun, params: dict[str, Any], fold: int, saved: Path) -> None:
     """A trial's fold, tracked under the trial's run and resumable from its last epoch; its predictions saved."""
     part = f"fold_{fold}"
@@ -259,7 +272,7 @@ def fit_fold(
     cv_seed: int | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Fit fold ``fold`` of ``folds`` of the config of ``args``, cut as ``cv_seed`` seeds it (default: the
-    config's); its validation and test predictions and validation average precision, and the epochs it ran."""
+    config's); its validation and test predictions and classes, and the epochs it ran."""
     args = [*args, f"--data.cv_folds={folds}", f"--data.cv_fold={fold}"]
     args += [] if cv_seed is None else [f"--data.cv_seed={cv_seed}"]
     cli = build(args, trainer_defaults=trainer_defaults)
@@ -267,7 +280,5 @@ def fit_fold(
     dm = cli.datamodule
     val_p, val_y = predict_split(cli.model, dm.dataloader("val"))
     test_p, test_y = predict_split(cli.model, dm.dataloader("test"))
-    # threshold-free, over the tags present in this fold (a tag without positives has no precision-recall)
-    val_ap = average_precision_score(val_y[:, val_y.any(0)], val_p[:, val_y.any(0)], average="macro")
-    arrays = {"val_p": val_p, "val_y": val_y, "test_p": test_p, "test_y": test_y, "val_ap": val_ap}
+    arrays = {"val_p": val_p, "val_y": val_y, "test_p": test_p, "test_y": test_y}
     return arrays | {"classes": np.array(dm.classes)}, cli.trainer.current_epoch

@@ -81,7 +81,8 @@ class Progress:
             reason = "interrupted" if record.interrupted else (record.failed or "?").splitlines()[0][:200]
             value = f"- ({reason})"
         elif trial.state == TrialState.PRUNED:  # the pruner's figure, not the objective's
-            value = f"- (val/ap {ap:.4f} when pruned)" if (ap := pruned_at(trial)) is not None else "-"
+            figure = record.pruned_on or "the pruner's figure"
+            value = f"- ({figure} {at:.4f} when pruned)" if (at := pruned_at(trial)) is not None else "-"
         elif trial.values is None:
             value = "-"
         elif len(trial.values) > 1:

@@ -54,6 +54,7 @@ class TrialRecord:
     failed: str | None = None  # the error that ended it ("TypeError: ...")
     architecture: str | None = None  # what its costs depend on (tagger.tune.cost.architecture), as a hash
     config: str | None = None  # the full resolved fit config (YAML) the trial trained with
+    pruned_on: str | None = None  # what it reports to the pruner (objective.PRUNING_MONITOR or FOLD_PRUNING_FIGURE)
 
     def save(self, trial: optuna.Trial) -> None:
         """Write every field that is set; params are the trial's own."""
@@ -107,7 +108,7 @@ def network(config: dict[str, Any]) -> str:
 
 
 def pruned_at(trial: FrozenTrial) -> float | None:
-    """The pruner's last figure (val/ap) of a pruned trial: its own, never the objective's."""
+    """The pruner's last figure (TrialRecord.pruned_on names it) of a pruned trial: its own, never the objective's."""
     if trial.state != TrialState.PRUNED or trial.last_step is None:
         return None
     return trial.intermediate_values[trial.last_step]
@@ -115,7 +116,7 @@ def pruned_at(trial: FrozenTrial) -> float | None:
 
 class _NoPrunedValue:
     """A pruned trial is stored without a value. Optuna gives it its last intermediate value (optuna/study/_tell.py,
-    for study.tell(state=PRUNED) too), the pruner's val/ap, which optuna-dashboard then plots as the objective, above
+    for study.tell(state=PRUNED) too), the pruner's figure, which optuna-dashboard then plots as the objective, above
     the best trial's F1; the figure stays among the trial's intermediate values (pruned_at)."""
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:

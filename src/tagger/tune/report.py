@@ -31,7 +31,7 @@ PLOTS = {
 }
 FRONT = "pareto.csv"
 PAGE = "report.html"  # every plot, one copy of plotly.js
-PRUNED_AT = f"pruned_at_{PRUNING_MONITOR.replace('/', '_')}"  # trials.csv: the pruner's figure, by its own name
+PRUNED_AT = "pruned_at"  # trials.csv: the pruner's last figure; user_attrs_pruned_on names it
 
 
 @dataclass
@@ -156,7 +156,8 @@ def figures(study: optuna.Study, best: FrozenTrial | None, per_tag: dict | None)
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             skipped[name] = str(err)
     if "intermediate_values" in made:
-        made["intermediate_values"].update_layout(yaxis_title=f"{PRUNING_MONITOR} (what the pruner compares)")
+        monitors = sorted({on for t in study.trials if (on := TrialRecord.of(t).pruned_on)}) or [PRUNING_MONITOR]
+        made["intermediate_values"].update_layout(yaxis_title=f"{' or '.join(monitors)} (what the pruner compares)")
     if "optimization_history" in made and len(study.directions) == 1:
         made["optimization_history"].update_layout(yaxis_title=names[0])
     if per_tag:
