@@ -27,6 +27,7 @@ from tagger.tagging import TaggingModel
 from tagger.tune.handover import choose, hand_over
 from tagger.tune.objectives import Pick
 from tagger.tune.options import TuneOptions, shipped
+from tagger.tune.record import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def score_fold(fold: OuterFold, options: TuneOptions, base_args: list[str]) -> F
         yardstick["overall"]["f1"],
         tuned["overall"]["f1"],
         first["overall"]["f1"],
-        f"trial {study.best_trial.number} ({family(study.best_trial.params)})",
+        f"trial {study.best_trial.number} ({TrialRecord.of(study.best_trial).family})",
         time.perf_counter() - start,
     )
 
@@ -116,13 +117,6 @@ def start_handed_over(study: optuna.Study, cv: int, folder: Path) -> TaggingMode
     folder.mkdir(parents=True, exist_ok=True)
     hand_over(study, choose(study, pick), pick, folder, cv, build=True)
     return load_model(folder / "best.ckpt")
-
-
-def family(params: dict) -> str:
-    """A trial's network family, as the default search space names them."""
-    if params.get("model.solver") == "lbfgs":
-        return "linear, L-BFGS"
-    return str(params.get("model.net", "?")).rsplit(".", 1)[-1]
 
 
 def summary_line(results: list[FoldResult]) -> str:
