@@ -20,7 +20,7 @@ A fold that crashes ends the run at once with exit status 1 and one line on stde
     tagger: error: nested: outer fold <k> crashed after <min> min (<error>); no nested lift
 
     python benchmarks/quality.py [--data-dir DIR] [--seeds 1 2 3] [--tuned configs/tuned.yaml] [--rows default ...]
-    python benchmarks/quality.py --nested [--outer 4] [--inner-trials 50]
+    python benchmarks/quality.py --nested [--outer 4] [--inner-trials 50] [--folds 2 3]
 """
 
 import argparse
@@ -166,6 +166,8 @@ def nested_quality(args: argparse.Namespace) -> None:
     results = []
     with tempfile.TemporaryDirectory() as root:
         for fold in outer_folds(Path(args.data_dir), Path(root), args.outer, seed=args.outer_seed):
+            if args.folds and fold.number not in args.folds:  # run by another process (the same cut: outer_seed)
+                continue
             fold_start = time.perf_counter()
             try:
                 result = score_fold(fold, options, default_base_args())
@@ -207,6 +209,11 @@ def main() -> None:
     parser.add_argument("--outer", type=int, default=4, help="outer folds (--nested)")
     parser.add_argument("--inner-trials", type=int, default=50, help="trials of each inner study (--nested)")
     parser.add_argument("--outer-seed", type=int, default=0, help="seeds the outer cut (--nested)")
+    parser.add_argument(
+        "--folds", type=int, nargs="+", choices=range(32), metavar="K",
+        help="only these outer folds, numbered from 0 (--nested): folds can run in parallel processes, each "
+        "printing its fold lines; the last line then covers the folds run",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")

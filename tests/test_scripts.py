@@ -69,6 +69,27 @@ def test_a_crashing_nested_fold_ends_the_benchmark_in_one_line_and_a_failing_sta
     )
 
 
+def test_nested_folds_runs_only_the_named_outer_folds_of_the_same_cut(data_dir, monkeypatch, capsys):
+    """--folds lets outer folds run in parallel processes: each scores its own folds of the one cut."""
+    from tagger import nested
+
+    scored = []
+
+    def fake(fold, options, base_args):
+        scored.append((fold.number, fold.held_out.read_text()))
+        return nested.FoldResult(fold.number, 10, 0.5, 0.6, 0.55, "trial 0 (linear)", 1.0)
+
+    monkeypatch.setattr(nested, "score_fold", fake)
+    argv = ["quality.py", "--nested", "--data-dir", str(data_dir), "--outer", "3", "--folds", "1", "--threads", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(REPO / "benchmarks" / "quality.py"), run_name="__main__")
+    assert [number for number, _ in scored] == [1]
+    assert capsys.readouterr().out.splitlines()[-1] == "nested lift=+0.1000 sd=0.0000 wins=1/1"
+    monkeypatch.setattr(sys, "argv", [*argv[:-4], "--threads", "1"])  # all folds: fold 1 is the same projects
+    runpy.run_path(str(REPO / "benchmarks" / "quality.py"), run_name="__main__")
+    assert [number for number, _ in scored] == [1, 0, 1, 2] and scored[0] == scored[2]
+
+
 def test_make_help_aligns_every_description():
     done = subprocess.run(["make", "-s", "-C", str(REPO), "help"], capture_output=True, text=True, check=True)
     starts = {re.match(r"  \S+ +", line).end() for line in done.stdout.splitlines()}
