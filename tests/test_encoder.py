@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, tune_options
+from conftest import config_args, tune_options
 from mlflow.pyfunc.model import PythonModelContext
 from optuna.trial import TrialState
 
@@ -84,22 +84,16 @@ def test_bad_network_arguments_are_refused_in_one_line(tiny_bert_dir):
 
 def finetune_args(data_dir: Path, root: Path, encoder: Path, *extra: str) -> list[str]:
     """configs/finetune.yaml on the small data and the tiny BERT: a seconds-long fit."""
-    return [
-        "--config", str(REPO / "configs" / "finetune.yaml"),
-        "--data.data_dir", str(data_dir),
-        "--data.min_tag_freq", "10",
+    return config_args(
+        "finetune.yaml", data_dir, root,
         "--data.pretrained.encoder", str(encoder),
         "--data.pretrained.max_length", "32",
         "--data.batch_size", "16",
-        "--trainer.accelerator", "cpu",
         "--trainer.max_epochs", "2",
         "--trainer.limit_train_batches", "3",
         "--trainer.limit_val_batches", "2",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", str(root),
         *extra,
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def test_the_encoder_is_named_once_for_the_tokenizer_and_the_network(data_dir, tiny_bert_dir, tmp_path):
