@@ -212,14 +212,15 @@ def cross_validated(trial: optuna.Trial, plan: TrialPlan, run: TrialRun, params:
     """One model per fold; each fold is scored at a threshold tuned on the other folds' predictions, never on its
     own. Pruning looks after each fold but the last at FOLD_PRUNING_FIGURE (step = fold). A fold's predictions are
     kept in the trial's folder, so a retried trial fits only the folds it lacks."""
-    folds = []
+    folds, figures = [], []
     for fold in range(plan.cv):
         saved = run.part_dir(f"fold_{fold}") / "predictions.npz"
         if not saved.exists():
             fit_fold_of(plan, run, params, fold, saved)
         folds.append(dict(np.load(saved)))
         if plan.prunes:
-            trial.report(float(np.mean([own_threshold_f1(f) for f in folds])), step=fold)
+            figures.append(own_threshold_f1(folds[-1]))
+            trial.report(float(np.mean(figures)), step=fold)
             if fold < plan.cv - 1 and trial.should_prune():  # after the last, pruning saves nothing and loses its F1
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
     classes = list(folds[0]["classes"])
