@@ -210,11 +210,13 @@ def main() -> None:
     parser.add_argument("--inner-trials", type=int, default=50, help="trials of each inner study (--nested)")
     parser.add_argument("--outer-seed", type=int, default=0, help="seeds the outer cut (--nested)")
     parser.add_argument(
-        "--folds", type=int, nargs="+", choices=range(32), metavar="K",
+        "--folds", type=int, nargs="+", metavar="K",
         help="only these outer folds, numbered from 0 (--nested): folds can run in parallel processes, each "
         "printing its fold lines; the last line then covers the folds run",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.folds and not set(args.folds) <= set(range(args.outer)):
+        parser.error(f"--folds {' '.join(map(str, args.folds))}: the outer folds are 0 to {args.outer - 1} (--outer)")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     with reported():  # no data (and no download) or a bad config: one line, not a traceback

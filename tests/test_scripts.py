@@ -88,6 +88,11 @@ def test_nested_folds_runs_only_the_named_outer_folds_of_the_same_cut(data_dir, 
     monkeypatch.setattr(sys, "argv", [*argv[:-4], "--threads", "1"])  # all folds: fold 1 is the same projects
     runpy.run_path(str(REPO / "benchmarks" / "quality.py"), run_name="__main__")
     assert [number for number, _ in scored] == [1, 0, 1, 2] and scored[0] == scored[2]
+    beyond = [*argv[:-3], "4"]  # fold 4 of 3
+    monkeypatch.setattr(sys, "argv", beyond)
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "benchmarks" / "quality.py"), run_name="__main__")
+    assert done.value.code == 2 and "--folds 4: the outer folds are 0 to 2 (--outer)" in capsys.readouterr().err
 
 
 def test_make_help_aligns_every_description():
