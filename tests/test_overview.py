@@ -11,11 +11,12 @@ from tagger.tune.search_space import load_search_space
 
 def test_the_space_is_listed_by_key_with_its_range_and_the_choice_it_is_searched_under():
     rows = space_rows(load_search_space(REPO / "configs" / "search_space_default.yaml"))
-    assert rows[0] == ["model.solver", "categorical", "lbfgs, adam", "always"]
+    assert rows[0] == ["model.solver", "fixed", "lbfgs", "always"]
     assert ["model.C", "float, log", "0.1 to 100", "model.solver=lbfgs"] in rows
     assert ["data.features", "categorical", "tfidf, hybrid", "model.solver=lbfgs"] in rows
     assert ["data.embedding.alpha", "float, log", "0.25 to 4", "model.solver=lbfgs, data.features=hybrid"] in rows
-    cnn = "model.solver=adam, model.net=tagger.models.cnn.CharCNN"
+    rows = space_rows(load_search_space(REPO / "configs" / "search_space_networks.yaml"))
+    cnn = "model.net=tagger.models.cnn.CharCNN"
     assert ["model.net.hidden_dim", "int, step 64", "64 to 512", cnn] in rows
     assert ["model.net.embedding_dim", "int, log", "64 to 512", cnn] in rows
 

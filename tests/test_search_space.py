@@ -64,7 +64,7 @@ def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
 
 def test_an_unknown_space_lists_every_shipped_one():
     shipped = sorted(path.stem.removeprefix("search_space_") for path in (REPO / "configs").glob("search_space_*.yaml"))
-    assert {"default", "cost", "seed"} <= set(shipped)
+    assert {"default", "networks", "cost", "seed"} <= set(shipped)
     with pytest.raises(TaggerError, match=f"a shipped space: {', '.join(shipped)}$"):
         load_search_space("nosuch")
 
@@ -121,30 +121,34 @@ def test_a_when_that_names_no_choice_and_a_key_with_two_kinds_of_distribution_ar
     )
 
 
-def test_the_default_space_chooses_a_family_and_only_its_keys_and_starts_from_configs_linear_yaml():
+def test_the_default_space_searches_the_converged_families_and_starts_from_configs_linear_yaml():
     space = load_search_space("default")
     (start,) = load_start_points("default")
-    assert start["model.solver"] == "lbfgs" and start["model.C"] == 3.0 and start["data.features"] == "tfidf"
+    assert start["model.C"] == 3.0 and start["data.features"] == "tfidf" and start["model.weighting"] == "balanced"
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = set()
-    for _ in range(16):
+    for _ in range(8):
         params = suggest(trial := study.ask(), space)
         study.tell(trial, 0.0)
         assert trial_params(space, study.trials[-1].params) == params  # fixed settings back from what Optuna stored
-        family = "linear" if params["model.solver"] == "lbfgs" else params["model.net"].rsplit(".", 1)[1]
-        if params.get("data.features") == "hybrid":
-            family = "hybrid"
-        seen.add(family)
-        branch = space["model.solver"].when[params["model.solver"]]
-        if family in ("linear", "hybrid"):
-            branch = branch | branch["data.features"].when.get(params["data.features"], {})
-        else:
-            branch = branch | branch["model.net"].when[params["model.net"]]
-        assert set(params) - {"model.solver"} == set(branch)
-        assert (params.get("data.features") in ("tfidf", "hybrid")) == (family != "CharCNN")
-        assert ("data.embedding.alpha" in params) == (family == "hybrid")
-        assert (params.get("data.batch_size", 64) is None) == (family in ("linear", "hybrid"))  # L-BFGS: full batch
-    assert seen == {"linear", "hybrid", "CharCNN", "NgramNet"}
+        assert params["model.solver"] == "lbfgs" and params["data.batch_size"] is None  # L-BFGS: full batch
+        assert params["model.net"] == "tagger.models.ngram.NgramNet" and params["model.net.hidden_dim"] == 0
+        seen.add(params["data.features"])
+        assert ("data.embedding.alpha" in params) == (params["data.features"] == "hybrid")
+    assert seen == {"tfidf", "hybrid"}
+
+
+def test_the_networks_space_chooses_a_network_and_only_its_keys():
+    space = load_search_space("networks")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(8):
+        params = suggest(trial := study.ask(), space)
+        study.tell(trial, 0.0)
+        assert params["model.solver"] == "adam"
+        seen.add(net := params["model.net"])
+        assert set(params) - {"model.solver", "model.net"} == set(space["model.net"].when[net])
+    assert seen == {"tagger.models.cnn.CharCNN", "tagger.models.ngram.NgramNet"}
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from tagger.tune.objective import PRUNING_MONITOR, make_plan
 from tagger.tune.objectives import Pick
 from tagger.tune.ownership import MARKER, STORAGE_TAG
 from tagger.tune.progress import clock
+from tagger.tune.record import TrialRecord
 from tagger.tune.runner import make_pruner, run_study
 from tagger.tune.search_space import load_start_points
 
@@ -414,27 +415,32 @@ def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(data_dir
     assert children[0].info.status == "KILLED" and children[1].info.status == "FINISHED"
 
 
+CNN = {"model.net": "tagger.models.cnn.CharCNN", "model.net.embedding_dim": 64, "model.net.num_filters": 64}
+NGRAM = {"model.net": "tagger.models.ngram.NgramNet"}
+
+
 @pytest.mark.slow
-def test_each_family_of_the_default_space_runs_end_to_end(data_dir, tmp_path, tiny_minilm):
-    """One cross-validated trial per family: the char-CNN, the hidden-layer n-gram network (queued first, at
-    the small end of their sizes) and the hybrid (on the tiny BERT standing in for MiniLM), then the space's own
-    start, the converged linear model."""
-    options = tune_options(tmp_path, {}, search_space="default", n_trials=4, cv=2, pruner="none")
+@pytest.mark.parametrize(
+    ("space", "queued", "families"),
+    [
+        ("default", [{"data.features": "hybrid", "data.embedding.alpha": 1.0}], ["hybrid", "linear"]),
+        ("networks", [CNN | {"model.net.hidden_dim": 64}, NGRAM], ["CharCNN", "NgramNet"]),
+    ],
+)
+def test_each_family_of_the_shipped_spaces_runs_end_to_end(data_dir, tmp_path, tiny_minilm, space, queued, families):
+    """One cross-validated trial per family: the default space's hybrid (on the tiny BERT standing in for
+    MiniLM), then its own start, the converged linear model; the networks space's char-CNN and hidden-layer
+    n-gram network, at the small end of their sizes."""
+    options = tune_options(tmp_path, {}, search_space=space, n_trials=2, cv=2, pruner="none")
     study = optuna.create_study(study_name=options.study_name, storage=options.storage, direction="maximize")
-    cnn = {"model.net.embedding_dim": 64, "model.net.num_filters": 64, "model.net.hidden_dim": 64}
-    study.enqueue_trial({"model.solver": "adam", "model.net": "tagger.models.cnn.CharCNN", **cnn})
-    study.enqueue_trial({"model.solver": "adam", "model.net": "tagger.models.ngram.NgramNet"})
-    (start,) = load_start_points("default")
-    study.enqueue_trial(start | {"data.features": "hybrid", "data.embedding.alpha": 1.0})
+    starts = load_start_points(space)
+    for params in queued:
+        study.enqueue_trial((starts[0] if starts else {}) | params)
     args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1")
     pairs = zip(args[::2], args[1::2], strict=True)
     args = [a for pair in pairs if not pair[0].startswith("--model.net.") for a in pair]  # each family's own sizes
     study = run_study(options, args)
-    family = [t.params.get("model.net", "linear").rsplit(".", 1)[-1] for t in study.trials]
-    family = [
-        f if t.params.get("data.features") != "hybrid" else "hybrid" for f, t in zip(family, study.trials, strict=True)
-    ]
-    assert family == ["CharCNN", "NgramNet", "hybrid", "linear"]
+    assert [TrialRecord.of(t).family for t in study.trials] == families
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert (options.out / "best.ckpt").exists()
 

@@ -85,7 +85,7 @@ class TuneOptions:
         Pick(), "the trial handed over: f1, trial=N, or budgets such as latency_ms<=5", parse=Pick.parse
     )
     search_space: str = _option(
-        "default", "a YAML file, or a shipped space: default, cost, seed (the lesson's) or finetune"
+        "default", "a YAML file, or a shipped space: default, networks, cost, seed (the lesson's) or finetune"
     )
     tracking_uri: str = _option(
         os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"), "MLflow tracking URI ($MLFLOW_TRACKING_URI)"
