@@ -48,7 +48,8 @@ def test_startup_times_every_console_command(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["startup.py", "--runs", "1"])
     runpy.run_path(str(BENCH / "startup.py"), run_name="__main__")
     lines = capsys.readouterr().out.splitlines()
-    names = ["tagger", "tagger-fit", "tagger-baseline", "tagger-tune", "tagger-predict", "tagger-evaluate"]
+    names = ["tagger", "tagger-fit", "tagger-fit-error", "tagger-baseline", "tagger-baseline-error", "tagger-tune"]
+    names += ["tagger-predict", "tagger-evaluate"]
     assert re.fullmatch("startup " + " ".join(rf"{name}=\d+\.\d\d" for name in names), lines[-1])
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from tagger import baseline, cli
 from tagger.commandline import called_as, package_version
@@ -86,3 +87,73 @@ def test_the_kept_answers_equal_the_real_parsers(command):
 def test_the_usage_line_names_the_command_as_it_was_called(monkeypatch, argv0, module, name):
     monkeypatch.setattr(sys, "argv", [argv0, "--help"])
     assert called_as(module) == name
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "said"),
+    [
+        ("tagger.cli", ["fit", "--trainer.max_epochs", "abc"], "--trainer.max_epochs takes Optional[int], not 'abc'"),
+        ("tagger.cli", ["fit", "--model.lrr", "3"], "unrecognized option --model.lrr; did you mean --model.lr?"),
+        ("tagger.baseline", ["--C=abc"], "--C takes PositiveFloat, not 'abc'"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_a_mistyped_option_or_value_is_one_line_before_the_heavy_libraries(module, args, said):
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    (line,) = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    sub = " fit" if module == "tagger.cli" else ""
+    assert line == f"python -m {module}{sub}: error: {said} (every option: python -m {module}{sub} --help)"
+    assert imported(done.stderr) & set(HEAVY) == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (["--trainer.max_epochs", "abc"], True),
+        (["--trainer.max_epochs=null", "--model.lr", "1e-3"], False),
+        (["--trainer.max_epoch", "3"], False),  # argparse takes a unique prefix of an option
+        (["--model.lrr", "3"], True),
+        (["--data.features", "tokenz"], True),
+        (["--data.map_aliases", "maybe"], True),
+        (["--data.tfidf.min_df", "2.5"], True),
+        (["--config", str(REPO / "configs" / "linear.yaml"), "--model.net.hidden_dim", "8"], False),  # its own
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_what_the_kept_help_refuses_the_real_parser_refuses(capsys, args, refused):
+    from tagger.fit_cli import cli_main
+    from tagger.option_check import options, refusal
+
+    kept = json.loads(cli.KEPT.path.read_text())["answers"]["tagger"]["fit --help"][1]
+    with pytest.raises(SystemExit) as done:
+        cli_main(["fit", "--print_config", *args])  # the real parser, which stops after parsing
+    capsys.readouterr()
+    assert (done.value.code != 0, refusal(args, options(kept)) is not None) == (refused, refused)
+
+
+def test_a_value_the_check_refuses_jsonargparse_refuses_for_every_type_it_reads():
+    from typing import Literal, Optional
+
+    from jsonargparse import ArgumentParser
+    from jsonargparse.typing import PositiveFloat, PositiveInt
+
+    from tagger.option_check import _takes
+
+    kinds = {"int": int, "Optional[int]": Optional[int], "float": float, "float | null": Optional[float],  # noqa: UP045
+             "bool": bool, "Optional[bool]": Optional[bool], "Literal['a', 'b']": Literal["a", "b"],  # noqa: UP045
+             "PositiveInt": PositiveInt, "PositiveFloat": PositiveFloat}  # fmt: skip
+    values = ["abc", "3", "3.0", "3.5", "1e3", "1e-3", "0x10", "-2", "null", "None", "true", "yes", "", "[1]", "a"]
+    for kind, hint in kinds.items():
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_argument("--x", type=hint)
+        for value in values:
+            try:
+                parser.parse_args(["--x", value])
+                accepted = True
+            except Exception:
+                accepted = False
+            assert not (accepted and _takes(kind, value) is False), (kind, value)
+        assert _takes(kind, "abc") is False

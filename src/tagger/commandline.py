@@ -5,7 +5,8 @@ line), ``--version`` from the installed package, and answers kept from the real 
 takes seconds of imports. Their ``--help`` and their missing or unknown subcommand errors are recorded from the
 real parsers into ``tagger/help/<command>.json`` (``make help-copies`` writes them again; tests/test_startup.py
 checks that they still equal what the real parsers print), and answered from there while the libraries that
-shaped them are the ones installed. Anything else (a bad option or value) goes to the real parser.
+shaped them are the ones installed. A mistyped option name or plain value is refused from the kept help too
+(tagger.option_check); anything else goes to the real parser.
 """
 
 import contextlib
@@ -90,24 +91,44 @@ class KeptAnswers:
         return None
 
     def answer(self, argv: list[str], program: str) -> None:
-        """Print the kept answer and exit, when there is one for argv, this program name and these libraries."""
+        """Print the kept answer and exit, when there is one for argv, this program name and these libraries; else
+        refuse a mistyped option or value from the kept help (tagger.option_check)."""
         if argv == ["--version"]:
             sys.exit(print(version_text() % {"prog": program}))
-        key = self.key(argv)
+        kept, key = self._kept(program), self.key(argv)
+        if kept is None:
+            return
         if key is None:
+            self._refuse(argv, program, kept)
             return
-        try:
-            kept = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        if key not in kept:
             return
-        if kept.get("shaped_by") != _shaped_by() or key not in kept["answers"].get(program, {}):
-            return
-        code, out, err = kept["answers"][program][key]
+        code, out, err = kept[key]
         if key == UNKNOWN:
             err = err.replace(repr(UNKNOWN), repr(argv[0]))
         sys.stdout.write(out)
         sys.stderr.write(err)
         sys.exit(code)
+
+    def _kept(self, program: str) -> dict[str, list] | None:
+        """The kept answers for this program name, if these libraries shaped them."""
+        try:
+            kept = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return kept["answers"].get(program) if kept.get("shaped_by") == _shaped_by() else None
+
+    def _refuse(self, argv: list[str], program: str, kept: dict[str, list]) -> None:
+        """Exit with status 2 and one line, as argparse does, on an option or value the real parser refuses."""
+        from tagger.option_check import options, refusal
+
+        sub = next((word for word in argv if word in self.subcommands), None)
+        if self.subcommands and sub is None:
+            return
+        name, asked = (f"{program} {sub}", f"{sub} --help") if sub else (program, "--help")
+        if asked in kept and (reason := refusal(argv[argv.index(sub) + 1 :] if sub else argv, options(kept[asked][1]))):
+            print(f"{name}: error: {reason} (every option: {name} --help)", file=sys.stderr)
+            sys.exit(2)
 
     def record(self, run: Run) -> dict:
         """What the real parser prints for every request, run in this process."""
