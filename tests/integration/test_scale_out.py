@@ -181,9 +181,10 @@ def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_le
     assert parent.info.status == "FINISHED"
 
 
-def test_sigint_to_the_main_process_alone_stops_its_workers_as_ctrl_c_does(data_dir, tmp_path):
-    """kill -INT of the main process: its workers fail their running trials, queued for retries, and stop; the
-    outputs are written."""
+def test_sigterm_to_the_main_process_alone_stops_its_workers_as_ctrl_c_does(data_dir, tmp_path):
+    """`kill` of the main process (SIGTERM, as a scheduler stops a job; SIGINT, one Ctrl-C, goes the same way,
+    test_tune_command.py): its workers fail their running trials, queued for retries, and stop; the outputs are
+    written."""
     storage = f"journal:{tmp_path}/optuna.journal"
     endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000", "--n-trials", "3"]
     log = open(tmp_path / "main.log", "w+")  # noqa: SIM115 (a pipe left unread would block the processes)
@@ -199,13 +200,14 @@ def test_sigint_to_the_main_process_alone_stops_its_workers_as_ctrl_c_does(data_
                 workers = [int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials if "worker" in t.user_attrs]
         assert len(workers) == 2, (tmp_path / "main.log").read_text()
         time.sleep(1)  # both are training
-        main.send_signal(signal.SIGINT)
+        main.send_signal(signal.SIGTERM)
         assert main.wait(timeout=120) != 0  # then it writes the outputs
     finally:
         for pid in [main.pid, *workers]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     output = (tmp_path / "main.log").read_text()
+    assert "stopping at the next batch (SIGTERM again to stop at once)" in output
     assert "Rerun the same command to resume" in output and "Traceback" not in output, output
     assert not any(alive(pid) for pid in workers)
     states = [t.state for t in load(storage).trials]

@@ -1,5 +1,5 @@
-"""Ctrl-C (SIGINT), in one place: the first ends the running trial at the next batch and lets the study write its
-outputs; a second interrupts at once."""
+"""Ctrl-C (SIGINT) and SIGTERM (`kill`, a scheduler's stop or preemption), in one place: the first ends the running
+trial at the next batch and lets the study write its outputs, so a rerun resumes; a second interrupts at once."""
 
 import signal
 import subprocess
@@ -14,9 +14,14 @@ class TrialInterrupted(Exception):
     sys.exit, and Optuna then leaves the trial RUNNING; this way Optuna records it as FAILED."""
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class StopRequest:
-    """The SIGINT handler while a study runs; callable: has the user asked to stop? Each SIGINT is passed on to
-    the processes relayed to (--workers), so that one sent to this process alone stops them too."""
+    """The SIGINT and SIGTERM handler while a study runs; callable: has the user asked to stop? Each signal is
+    passed on to the processes relayed to (--workers), so that one sent to this process alone stops them too.
+    During a fit Lightning adds its own SIGTERM handler before this one: it ends the fit with SIGTERMException (a
+    SystemExit), which the trial reads as an interrupt."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -33,18 +38,20 @@ class StopRequest:
     def _handle(self, signum, frame) -> None:
         for process in self._relayed:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signum)
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("stopping at the next batch (Ctrl-C again to stop at once) ...", file=sys.stderr, flush=True)
+        again = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"stopping at the next batch ({again} again to stop at once) ...", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "StopRequest":
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 class StopOnRequest(L.Callback):
