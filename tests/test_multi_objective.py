@@ -157,3 +157,20 @@ def test_an_architecture_is_what_serving_costs_depend_on(base_args):
     assert arch("--model.net.dropout_p", "0.1", "--model.lr", "0.01") == same  # inactive at inference, or training
     assert arch("--model.net.activation", "none") == same  # a default spelled out
     assert arch("--model.net.hidden_dim", "16") != same
+
+
+@pytest.mark.parametrize(("seconds_a_run", "runs"), [(0.001, 1 + 25), (0.5, 1 + 3)])
+def test_a_slow_model_is_timed_fewer_times(monkeypatch, seconds_a_run, runs):
+    """A warm-up, then at most 25 timed runs, but no more than 3 once they used a second of CPU (a hybrid's
+    encoder): its median costs seconds, not half a minute, per trial."""
+    from tagger.tune import cost
+
+    clock, calls = [0.0], []
+
+    def run() -> None:
+        calls.append(1)
+        clock[0] += seconds_a_run
+
+    monkeypatch.setattr(cost.time, "process_time", lambda: clock[0])
+    assert cost._median_seconds(run) == pytest.approx(seconds_a_run)
+    assert len(calls) == runs
