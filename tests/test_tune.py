@@ -26,7 +26,6 @@ from tagger.tune.ownership import MARKER, STORAGE_TAG
 from tagger.tune.progress import clock
 from tagger.tune.record import TrialRecord
 from tagger.tune.runner import make_pruner, run_study
-from tagger.tune.search_space import load_start_points
 
 SPACE = {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}}
 
@@ -415,32 +414,20 @@ def test_a_retried_cross_validated_trial_refits_only_the_folds_it_lacks(data_dir
     assert children[0].info.status == "KILLED" and children[1].info.status == "FINISHED"
 
 
-CNN = {"model.net": "tagger.models.cnn.CharCNN", "model.net.embedding_dim": 64, "model.net.num_filters": 64}
-NGRAM = {"model.net": "tagger.models.ngram.NgramNet"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("space", "queued", "families"),
-    [
-        ("default", [{"data.features": "hybrid", "data.embedding.alpha": 1.0}], ["hybrid", "linear"]),
-        ("networks", [CNN | {"model.net.hidden_dim": 64}, NGRAM], ["CharCNN", "NgramNet"]),
-    ],
-)
-def test_each_family_of_the_shipped_spaces_runs_end_to_end(data_dir, tmp_path, tiny_minilm, space, queued, families):
-    """One cross-validated trial per family: the default space's hybrid (on the tiny BERT standing in for
-    MiniLM), then its own start, the converged linear model; the networks space's char-CNN and hidden-layer
-    n-gram network, at the small end of their sizes."""
-    options = tune_options(tmp_path, {}, search_space=space, n_trials=2, cv=2, pruner="none")
+def test_each_network_of_the_networks_space_runs_end_to_end(data_dir, tmp_path):
+    """One cross-validated trial per network, at the small end of its sizes: the char-CNN and the hidden-layer
+    n-gram network (the default space's families: tests/integration/test_tune_command.py)."""
+    options = tune_options(tmp_path, {}, search_space="networks", n_trials=2, cv=2, pruner="none")
     study = optuna.create_study(study_name=options.study_name, storage=options.storage, direction="maximize")
-    starts = load_start_points(space)
-    for params in queued:
-        study.enqueue_trial((starts[0] if starts else {}) | params)
+    cnn = {"model.net.embedding_dim": 64, "model.net.num_filters": 64, "model.net.hidden_dim": 64}
+    study.enqueue_trial({"model.net": "tagger.models.cnn.CharCNN", **cnn})
+    study.enqueue_trial({"model.net": "tagger.models.ngram.NgramNet"})
     args = tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "1")
     pairs = zip(args[::2], args[1::2], strict=True)
-    args = [a for pair in pairs if not pair[0].startswith("--model.net.") for a in pair]  # each family's own sizes
+    args = [a for pair in pairs if not pair[0].startswith("--model.net.") for a in pair]  # each network's own sizes
     study = run_study(options, args)
-    assert [TrialRecord.of(t).family for t in study.trials] == families
+    assert [TrialRecord.of(t).family for t in study.trials] == ["CharCNN", "NgramNet"]
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert (options.out / "best.ckpt").exists()
 

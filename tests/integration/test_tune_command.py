@@ -1,5 +1,5 @@
-"""`python -m tagger.tune` as a user runs it: from any folder with the shipped config and space, and stopped by
-Ctrl-C, then resumed by the same command."""
+"""`python -m tagger.tune` as a user runs it: from any folder with the shipped config and space (each family of
+the default space), and stopped by Ctrl-C, then resumed by the same command."""
 
 import os
 import signal
@@ -11,25 +11,39 @@ import optuna
 import pytest
 import yaml
 from conftest import tiny_args, tune_options
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from test_tune import runs_by_trial
+
+from tagger.tune.record import TrialRecord
+from tagger.tune.search_space import load_start_points
 
 pytestmark = pytest.mark.integration
 
 
-def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data_dir, tmp_path):
-    command = [sys.executable, "-m", "tagger.tune", "--n-trials", "1", "--cv", "2", "--noise-repeats", "0",
+def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data_dir, tmp_path, tiny_minilm):
+    """Each family of the default space, cross-validated: a hybrid (queued first; the tiny BERT stands in for
+    MiniLM) and the space's own start, the converged linear model."""
+    journal = JournalStorage(JournalFileBackend(str(tmp_path / "optuna.journal")))
+    queued = optuna.create_study(study_name="tagger", storage=journal, direction="maximize")
+    (start,) = load_start_points("default")
+    queued.enqueue_trial(start | {"data.features": "hybrid", "data.embedding.alpha": 1.0})
+    command = [sys.executable, "-m", "tagger.tune", "--n-trials", "2", "--cv", "2", "--noise-repeats", "0",
                "--data.data_dir", str(data_dir), "--data.min_tag_freq", "10", "--trainer.max_epochs", "1",
                "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # mlflow.set_tracking_uri sets it
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    study = optuna.load_study(study_name="tagger", storage=journal)
+    assert [TrialRecord.of(t).family for t in study.trials] == ["hybrid", "linear"]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
     best = yaml.safe_load((tmp_path / "studies" / "tagger" / "best.yaml").read_text())
-    # the default space's first trial: configs/linear.yaml's model, fitted on train+val at the out-of-fold threshold
+    # a converged model, fitted on train+val at the out-of-fold threshold
     assert best["model"]["solver"] == "lbfgs" and best["data"]["train_on"] == "train+val"
     assert best["threshold"]["value"] is not None
-    assert (tmp_path / "optuna.journal").exists() and (tmp_path / "mlflow.db").exists()
-    assert "handed over trial 0 (val_f1 " in done.stdout
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "studies" / "tagger" / "best.ckpt").exists()
+    assert f"handed over trial {study.best_trial.number} (val_f1 " in done.stdout
     output = done.stdout + done.stderr  # a quiet terminal: no banners, store notices, progress bars or warnings
     for noise in ("Seed set", "GPU available", "litlogger", "INFO mlflow", "Downloading artifacts", "Warning", "warn("):
         assert noise not in output, output
