@@ -283,17 +283,19 @@ def test_a_fit_prints_no_warning(data_dir, tmp_path, capfd, caplog):
     assert "Tip" not in capfd.readouterr().err + caplog.text
 
 
-def test_a_fit_on_train_and_val_says_so_instead_of_scoring_val(data_dir, tmp_path, capsys, tiny_minilm):
+def test_a_fit_on_train_and_val_says_so_instead_of_scoring_val(data_dir, tmp_path, capsys, caplog, tiny_minilm):
     """configs/tuned.yaml (a hybrid: its MiniLM is the tiny BERT here) trains on train+val: a validation F1 there is a
-    perfect score that means nothing."""
+    perfect score that means nothing. Its one L-BFGS epoch is no "max_epochs reached" either."""
     args = config_args("tuned.yaml", data_dir, tmp_path, "--model.max_iter", "5", "--trainer.max_epochs", "1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         built = cli_main(["fit", *args])
     best = built.trainer.checkpoint_callback.best_model_path
-    assert capsys.readouterr().out.splitlines()[-1] == (
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == (
         f"best checkpoint: {best}; threshold {built.model.threshold.item():.4f}; trained on train+val"
     )
+    assert "max_epochs=1" not in out + err + caplog.text
     assert [str(w.message) for w in caught if "L-BFGS" not in str(w.message)] == []  # the capped solve's own stays
 
 

@@ -40,7 +40,10 @@ QUIET = (
     # the module logs per epoch only (on_step=False), so a shorter epoch than the interval loses nothing
     "The number of training batches",
 )
-QUIET_INFO = ("💡 Tip",)  # Lightning's advertisements for its cloud services
+QUIET_INFO = (
+    "💡 Tip",  # Lightning's advertisements for its cloud services
+    "`Trainer.fit` stopped: `max_epochs=1` reached.",  # an L-BFGS model's one full-batch epoch: it converged
+)
 
 
 class RedactingParser(LightningArgumentParser):
