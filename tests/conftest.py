@@ -36,7 +36,12 @@ def development_data(env: str | None, shared: Path, cache: Path) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads():
+    """One torch thread here and in every process a test starts: the models are tiny, and the test workers already
+    fill the cores (threads beyond them spin and wait on each other)."""
     torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -166,6 +171,7 @@ def tune_options(tmp_path: Path, space: dict, **overrides):
             "output_dir": str(tmp_path / "out"),
             "cv": 1,
             "noise_repeats": 0,
+            "threads": 1,  # tiny models: a second thread only competes with the other test worker's
         }
         | overrides
     )

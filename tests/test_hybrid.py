@@ -26,7 +26,6 @@ from tagger.data.embeddings import EmbeddingCache, EmbeddingSettings, FrozenEmbe
 from tagger.errors import TaggerError
 from tagger.fit_cli import build, cli_main
 from tagger.loading import Tagger, save_lean
-from tagger.metrics import classification_report
 from tagger.tune.cost import architecture, measure
 
 MINILM = REPO.parent / "shared" / "models" / "all-MiniLM-L6-v2"
@@ -83,13 +82,11 @@ def test_lbfgs_solves_it_to_scikit_learns_logistic_regression(fitted):
     for split in ("val", "test"):
         ours, y = predict_split(module, dm.dataloader(split))
         assert np.abs(ours - theirs.predict_proba(features(split))).max() < 0.005, split
-    ours, y = predict_split(module, dm.dataloader("val"))
-    threshold = module.threshold.item()
-    f1 = [
-        classification_report(y, (p >= threshold).astype(int), dm.classes)["overall"]["f1"]
-        for p in (ours, theirs.predict_proba(features("val")))
-    ]
-    assert abs(f1[0] - f1[1]) < 0.005
+    ours, _ = predict_split(module, dm.dataloader("val"))
+    theirs_val, threshold = theirs.predict_proba(features("val")), module.threshold.item()
+    differ = (ours >= threshold) != (theirs_val >= threshold)
+    assert differ.sum() <= 0.01 * differ.size  # the same tags, but where both are within 0.005 of the threshold
+    assert np.abs(ours[differ] - threshold).max(initial=0) < 0.005
 
 
 def test_its_serving_cost_embeds_each_raw_text_as_a_loaded_model_does(fitted, monkeypatch):

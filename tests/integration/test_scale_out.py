@@ -35,7 +35,7 @@ def tune_command(tmp_path, data_dir, storage, *extra):
         sys.executable, "-m", "tagger.tune", "--study-name", "s", "--storage", storage,
         "--tracking-uri", tracking_store(tmp_path), "--search-space", str(space),
         "--output-dir", str(tmp_path / "out"), "--pruner", "none", "--heartbeat-interval", "1", "--grace-period", "3",
-        "--cv", "1",
+        "--cv", "1", "--threads", "1",
         *tiny_args(data_dir, tmp_path), *extra,
     ]  # fmt: skip
 

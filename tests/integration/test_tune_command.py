@@ -30,8 +30,9 @@ def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data
     (start,) = load_start_points("default")
     queued.enqueue_trial(start | {"data.features": "hybrid", "data.embedding.alpha": 1.0})
     command = [sys.executable, "-m", "tagger.tune", "--n-trials", "2", "--cv", "2", "--noise-repeats", "0",
-               "--data.data_dir", str(data_dir), "--data.min_tag_freq", "10", "--trainer.max_epochs", "1",
-               "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]  # fmt: skip
+               "--threads", "1", "--data.data_dir", str(data_dir), "--data.min_tag_freq", "10",
+               "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+               ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # mlflow.set_tracking_uri sets it
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -53,7 +54,7 @@ def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(data_
     options = tune_options(tmp_path, {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}})
     command = [sys.executable, "-m", "tagger.tune", "--study-name", "t", "--storage", options.storage,
                "--tracking-uri", options.tracking_uri, "--search-space", options.search_space,
-               "--output-dir", str(options.out), "--n-trials", "2", "--cv", "1",
+               "--output-dir", str(options.out), "--n-trials", "2", "--cv", "1", "--threads", "1",
                *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "3")]  # fmt: skip
     endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000"]
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 (a pipe left unread would block the worker)
