@@ -85,7 +85,7 @@ def test_lbfgs_solves_it_to_scikit_learns_logistic_regression(fitted):
     ours, _ = predict_split(module, dm.dataloader("val"))
     theirs_val, threshold = theirs.predict_proba(features("val")), module.threshold.item()
     differ = (ours >= threshold) != (theirs_val >= threshold)
-    assert differ.sum() <= 0.01 * differ.size  # the same tags, but where both are within 0.005 of the threshold
+    assert differ.sum() <= 0.01 * differ.size  # the same tags, but where ours is within 0.005 of the threshold
     assert np.abs(ours[differ] - threshold).max(initial=0) < 0.005
 
 
