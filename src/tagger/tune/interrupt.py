@@ -4,9 +4,6 @@ trial at the next batch and lets the study write its outputs, so a rerun resumes
 import signal
 import subprocess
 import sys
-from typing import Any
-
-import lightning.pytorch as L
 
 
 class TrialInterrupted(Exception):
@@ -52,19 +49,6 @@ class StopRequest:
     def __exit__(self, *exc) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-
-
-class StopOnRequest(L.Callback):
-    """Ends the trial at the next batch once the user has asked the study to stop."""
-
-    def __init__(self, stop: StopRequest) -> None:
-        self.stop = stop
-
-    def _check(self, *args: Any) -> None:
-        if self.stop.requested:
-            raise TrialInterrupted("interrupted")
-
-    on_train_batch_end = on_validation_batch_end = _check
 
 
 def is_interrupt(err: BaseException | None) -> bool:

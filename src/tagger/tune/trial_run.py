@@ -16,11 +16,24 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from tagger.lineage import fixed_settings
-from tagger.tune.interrupt import StopOnRequest, StopRequest, is_interrupt
+from tagger.tune.interrupt import StopRequest, TrialInterrupted, is_interrupt
 from tagger.tune.progress import EpochLine
 from tagger.tune.record import TrialRecord
 from tagger.tune.storage import WORKER
 from tagger.tune.tracker import Tracker
+
+
+class StopOnRequest(L.Callback):
+    """Ends the trial at the next batch once the user has asked the study to stop."""
+
+    def __init__(self, stop: StopRequest) -> None:
+        self.stop = stop
+
+    def _check(self, *args: Any) -> None:
+        if self.stop.requested:
+            raise TrialInterrupted("interrupted")
+
+    on_train_batch_end = on_validation_batch_end = _check
 
 
 class TrialRun:
