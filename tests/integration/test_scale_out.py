@@ -63,25 +63,41 @@ def check_study(storage, tmp_path, n_trials, workers=1):
 
 
 @pytest.mark.postgres
-def test_two_workers_finish_the_requested_trials_and_the_storage_password_appears_nowhere(
+def test_two_workers_retry_a_killed_worker_s_trial_and_the_storage_password_appears_nowhere(
     postgres_url, data_dir, tmp_path
 ):
-    """Two workers of one command on PostgreSQL (the journal's are in the killed-main test's rerun). The server
-    trusts local connections, so a password (with a raw '@') is accepted and ignored."""
+    """A worker (as on another machine) is SIGKILLed mid-trial; the two workers of one command on PostgreSQL
+    (the journal's are in the SIGTERM test's rerun) finish the study and retry its trial with the same params. The
+    server trusts local connections, so a password (with a raw '@') is accepted and ignored."""
     user, host = postgres_url.split("://", 1)[1].split("@", 1)
     storage = f"postgresql://{user}:pw@leak9@{host}"
-    done = subprocess.run(
-        tune_command(tmp_path, data_dir, storage, "--workers", "2", "--n-trials", "5"),
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    check_two_workers(done.stdout + done.stderr, check_study(postgres_url, tmp_path, n_trials=5, workers=2), tmp_path)
-    assert "leak9" not in done.stdout + done.stderr
-    assert ":***@" in done.stdout  # the storage is named, masked
+    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "3"]
+    command = tune_command(tmp_path, data_dir, storage, *long_trials)
+    logs = [open(tmp_path / f"{name}.log", "w+") for name in ("victim", "workers")]  # noqa: SIM115
+    victim = subprocess.Popen(command, stdout=logs[0], stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "out" / "trials").glob("trial_*/resume/last.ckpt")):
+        time.sleep(0.2)  # the victim is training and has saved an epoch
+    workers = subprocess.Popen([*command, "--workers", "2", "--seed", "7"], stdout=logs[1], stderr=subprocess.STDOUT)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    done = workers.wait(timeout=300)
+    output = (tmp_path / "workers.log").read_text()
+    assert done == 0, output[-3000:]
+    study = check_study(postgres_url, tmp_path, n_trials=3, workers=2)
+    check_two_workers(output, study, tmp_path)
+    (killed,) = study.get_trials(states=(TrialState.FAIL,))
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
+    assert retry.state in FINISHED and retry.params == killed.params
+    assert retry.user_attrs["resumed_from_epoch"] >= 1
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "FAILED"
+
+    assert ":***@" in output  # the storage is named, masked
+    assert "leak9" not in output + (tmp_path / "victim.log").read_text()
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             assert b"leak9" not in path.read_bytes(), path
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     for r in client.search_runs([client.get_experiment_by_name("s").experiment_id]):
         assert "leak9" not in repr(r.data.params) + repr(r.data.tags), r.info.run_name
 
@@ -96,30 +112,6 @@ def check_two_workers(output: str, study: optuna.Study, tmp_path) -> None:
     proposed = [t for t in study.trials if "retry_of" not in t.user_attrs]
     assert len({tuple(t.params.values()) for t in proposed}) == len(proposed)
     assert (tmp_path / "out" / "trials.csv").exists() and (tmp_path / "out" / "best.ckpt").exists()
-
-
-@pytest.mark.postgres
-def test_a_killed_worker_s_trial_is_retried_with_the_same_params(postgres_url, data_dir, tmp_path):
-    """Two workers (as on two machines); one is SIGKILLed mid-trial; the other retries its trial."""
-    long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "2"]
-    command = tune_command(tmp_path, data_dir, postgres_url, *long_trials)
-    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115
-    victim = subprocess.Popen(command, stdout=logs[0], stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list((tmp_path / "out" / "trials").glob("trial_*/resume/last.ckpt")):
-        time.sleep(0.2)  # the victim is training and has saved an epoch
-    survivor = subprocess.Popen([*command, "--seed", "7"], stdout=logs[1], stderr=subprocess.STDOUT)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert survivor.wait(timeout=300) == 0, (tmp_path / "worker1.log").read_text()
-
-    study = check_study(postgres_url, tmp_path, n_trials=2, workers=2)
-    (killed,) = study.get_trials(states=(TrialState.FAIL,))
-    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
-    assert retry.state in FINISHED and retry.params == killed.params
-    assert retry.user_attrs["resumed_from_epoch"] >= 1
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "FAILED"
 
 
 @pytest.mark.postgres
@@ -149,57 +141,25 @@ def test_losing_the_database_mid_study_stops_with_one_message_and_keeps_the_tria
     assert kept and all(t.value is not None for t in kept if t.state == TrialState.COMPLETE)
 
 
-def test_workers_die_with_a_killed_main_process_and_the_rerun_closes_what_was_left(data_dir, tmp_path):
+def test_sigterm_to_the_main_process_alone_stops_its_workers_and_the_same_command_resumes(data_dir, tmp_path):
+    """`kill` of the main process (SIGTERM, as a scheduler stops a job; one Ctrl-C, SIGINT, goes the same way,
+    test_tune_command.py): its workers fail their running trials, queued for retries, and stop; the outputs are
+    written. The same command again runs the retries on two workers of the journal file and closes the study's
+    runs. (A worker whose main process is SIGKILLed stops as on Ctrl-C too: test_workers.py.)"""
     storage = f"journal:{tmp_path}/optuna.journal"
     long_trials = ["--trainer.max_epochs", "40", "--trainer.min_epochs", "40", "--n-trials", "2"]
     command = tune_command(tmp_path, data_dir, storage, "--workers", "2", *long_trials)
-    main = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    running = []
-    while time.monotonic() < deadline and len(running) < 2:
-        time.sleep(0.3)
-        with contextlib.suppress(KeyError, ValueError):  # the study appears with the first trial
-            trials = load(storage).get_trials(states=(TrialState.RUNNING,))
-            running = [t for t in trials if "worker" in t.user_attrs]  # written once its run has started
-    workers = [int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in running]
-    assert len(workers) == 2
-    os.kill(main.pid, signal.SIGKILL)
-    main.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
-        time.sleep(0.2)
-    assert not any(alive(pid) for pid in workers)  # no orphan trains on
-
-    rerun = subprocess.run(command, timeout=240, capture_output=True, text=True)  # the same command again
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    study = check_study(storage, tmp_path, n_trials=2, workers=2)  # no run left RUNNING
-    check_two_workers(rerun.stdout + rerun.stderr, study, tmp_path)  # two workers on a journal file
-    assert len(study.get_trials(states=(TrialState.FAIL,))) == 2  # the two killed trials, retried
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("s").experiment_id])
-                 if "mlflow.parentRunId" not in r.data.tags]  # fmt: skip
-    assert parent.info.status == "FINISHED"
-
-
-def test_sigterm_to_the_main_process_alone_stops_its_workers_as_ctrl_c_does(data_dir, tmp_path):
-    """`kill` of the main process (SIGTERM, as a scheduler stops a job; SIGINT, one Ctrl-C, goes the same way,
-    test_tune_command.py): its workers fail their running trials, queued for retries, and stop; the outputs are
-    written."""
-    storage = f"journal:{tmp_path}/optuna.journal"
-    endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000", "--n-trials", "3"]
     log = open(tmp_path / "main.log", "w+")  # noqa: SIM115 (a pipe left unread would block the processes)
-    main = subprocess.Popen(
-        tune_command(tmp_path, data_dir, storage, "--workers", "2", *endless), stdout=log, stderr=log
-    )
+    main = subprocess.Popen(command, stdout=log, stderr=log)
     workers, deadline = [], time.monotonic() + 240  # worker start-up: seconds on a quiet machine
     try:
         while time.monotonic() < deadline and len(workers) < 2:
             time.sleep(0.3)
             with contextlib.suppress(KeyError, ValueError):  # the study appears with the first trial
                 trials = load(storage).get_trials(states=(TrialState.RUNNING,))
+                # written once its run has started
                 workers = [int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials if "worker" in t.user_attrs]
         assert len(workers) == 2, (tmp_path / "main.log").read_text()
-        time.sleep(1)  # both are training
         main.send_signal(signal.SIGTERM)
         assert main.wait(timeout=120) != 0  # then it writes the outputs
     finally:
@@ -209,7 +169,18 @@ def test_sigterm_to_the_main_process_alone_stops_its_workers_as_ctrl_c_does(data
     output = (tmp_path / "main.log").read_text()
     assert "stopping at the next batch (SIGTERM again to stop at once)" in output
     assert "Rerun the same command to resume" in output and "Traceback" not in output, output
-    assert not any(alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers)  # no orphan trains on
     states = [t.state for t in load(storage).trials]
     assert states.count(TrialState.FAIL) == 2 and states.count(TrialState.WAITING) == 2  # retries queued
     assert (tmp_path / "out" / "summary.md").exists()
+
+    rerun = subprocess.run(command, timeout=240, capture_output=True, text=True)  # the same command again
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    study = check_study(storage, tmp_path, n_trials=2, workers=2)  # no run left RUNNING
+    check_two_workers(rerun.stdout + rerun.stderr, study, tmp_path)  # two workers on a journal file
+    retried = sorted(t.user_attrs["retry_of"] for t in study.get_trials(states=FINISHED) if "retry_of" in t.user_attrs)
+    assert retried == [t.number for t in study.get_trials(states=(TrialState.FAIL,))]  # each stopped trial ran again
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("s").experiment_id])
+                 if "mlflow.parentRunId" not in r.data.tags]  # fmt: skip
+    assert parent.info.status == "FINISHED"
