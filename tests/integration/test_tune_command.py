@@ -1,10 +1,12 @@
 """`python -m tagger.tune` as a user runs it: from any folder with the shipped config and space (each family of
 the default space), and stopped by Ctrl-C, then resumed by the same command."""
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
@@ -16,6 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from test_tune import runs_by_trial
 
+from tagger.tune.cli import main
 from tagger.tune.record import TrialRecord
 from tagger.tune.search_space import load_start_points
 
@@ -50,25 +53,43 @@ def test_tune_runs_from_any_folder_with_the_shipped_config_and_search_space(data
         assert noise not in output, output
 
 
-def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(data_dir, tmp_path):
+@pytest.fixture
+def _logging_restored():
+    """The command's main() sets Optuna's and Lightning's log levels for its process: this one is the test's."""
+    names = ("lightning", "lightning.pytorch", "lightning.fabric")
+    levels, verbosity = [logging.getLogger(name).level for name in names], optuna.logging.get_verbosity()
+    yield
+    for name, level in zip(names, levels, strict=True):
+        logging.getLogger(name).setLevel(level)
+    optuna.logging.set_verbosity(verbosity)
+
+
+@pytest.mark.usefixtures("_logging_restored")
+def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(data_dir, tmp_path, capsys):
+    """A real SIGINT to the process that runs the command's main(), here the test's own (with workers, each a
+    process of its own, the same stop: test_scale_out.py)."""
     options = tune_options(tmp_path, {"model.lr": {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}})
-    command = [sys.executable, "-m", "tagger.tune", "--study-name", "t", "--storage", options.storage,
+    command = ["--study-name", "t", "--storage", options.storage,
                "--tracking-uri", options.tracking_uri, "--search-space", options.search_space,
                "--output-dir", str(options.out), "--n-trials", "2", "--cv", "1", "--threads", "1",
                *tiny_args(data_dir, tmp_path, "--trainer.max_epochs", "3")]  # fmt: skip
     endless = ["--trainer.max_epochs", "100000", "--trainer.min_epochs", "100000"]
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 (a pipe left unread would block the worker)
-    worker = subprocess.Popen([*command, *endless], stdout=log, stderr=subprocess.STDOUT, text=True)
     last_epoch = options.out / "trials" / "trial_0" / "resume" / "last.ckpt"
-    deadline = time.monotonic() + 60
-    while not last_epoch.exists() and time.monotonic() < deadline:  # trial 0 is training
-        time.sleep(0.2)
-    time.sleep(0.5)
-    worker.send_signal(signal.SIGINT)
-    worker.wait(timeout=60)
-    output = (tmp_path / "worker.log").read_text()
-    assert worker.returncode != 0 and "Rerun the same command to resume" in output, output
-    assert "Traceback" not in output and "trial   0 FAIL     value=- (interrupted)" in output
+
+    def ctrl_c_once_trial_0_trains() -> None:
+        deadline = time.monotonic() + 60
+        while not last_epoch.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if last_epoch.exists():  # else the study failed before: no SIGINT for pytest
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_trial_0_trains, daemon=True).start()
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, *endless])
+    output = capsys.readouterr()
+    assert "Rerun the same command to resume" in str(stopped.value.code), output
+    assert "Traceback" not in output.err and "trial   0 FAIL     value=- (interrupted)" in output.out
 
     study = optuna.load_study(study_name="t", storage=options.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]  # a retry is queued
@@ -79,9 +100,7 @@ def test_ctrl_c_fails_the_running_trial_writes_outputs_and_a_rerun_resumes(data_
 
     # the command with an end (a changed definition, hence --allow-changes): 40 epochs, past the interrupted
     # epoch (a run past max_epochs cannot resume), and a bound for a trial whose tiny learning rate never stops
-    rerun = [*command, "--trainer.max_epochs", "40", "--allow-changes"]
-    again = subprocess.run(rerun, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    main([*command, "--trainer.max_epochs", "40", "--allow-changes"])
     study = optuna.load_study(study_name="t", storage=options.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     retry = study.trials[1]
